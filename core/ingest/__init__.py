@@ -1,0 +1,1 @@
+"""Retail price-point ingestion: schema, validation, normalisation (pure, vectorised)."""

@@ -1,0 +1,238 @@
+"""Stateless, vectorised validation and normalisation of one batch of raw price points."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from core.ingest import columns
+from core.ingest.records import (
+    FLOAT_FIELDS,
+    INT_FIELDS,
+    LAKE_SCHEMA,
+    REQUIRED_FIELDS,
+    STRING_FIELDS,
+    Reason,
+)
+from core.ingest.reference import Reference
+
+_ZONE = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
+_REASONS = list(Reason)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record that goes to the DLQ, with its position in the batch and why."""
+
+    index: int
+    record_id: str | None
+    region: str | None
+    reason: Reason
+    message: str
+    payload: Any
+
+
+@dataclass
+class BatchResult:
+    """Valid rows (lake schema) with their batch positions, and the rejections."""
+
+    valid: pa.Table
+    valid_index: np.ndarray
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+class _Verdicts:
+    """First failing check wins: one reason code and message per record."""
+
+    def __init__(self, n: int) -> None:
+        self.code = np.zeros(n, dtype=np.int16)  # 0 = fine, else 1 + index in _REASONS
+        self.messages: dict[int, str] = {}
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.code == 0
+
+    def fail(self, mask: np.ndarray | pa.Array, reason: Reason,
+             message: str | Callable[[int], str]) -> None:
+        if isinstance(mask, pa.Array | pa.ChunkedArray):
+            mask = np.asarray(pc.fill_null(mask, False))
+        new = np.flatnonzero(mask & self.ok)
+        self.code[new] = _REASONS.index(reason) + 1
+        for i in new:
+            self.messages[int(i)] = message(int(i)) if callable(message) else message
+
+
+def _timestamps(values: pa.Array, verdicts: _Verdicts) -> pa.Array:
+    """Parse ISO 8601 strings with a zone to UTC; flag missing zones and unparseable values."""
+    present = np.asarray(values.is_valid())
+    zoned = np.asarray(pc.fill_null(pc.match_substring_regex(values, _ZONE), False))
+    verdicts.fail(present & ~zoned, Reason.MISSING_TIMEZONE,
+                  "timestamp has no zone offset (expected e.g. 2026-11-25T10:00:00-05:00)")
+    candidates = pc.if_else(pa.array(present & zoned), values, pa.scalar(None, pa.string()))
+    utc = pa.timestamp("us", tz="UTC")
+    try:
+        return pc.cast(candidates, utc)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        parsed: list[datetime | None] = []
+        for i, text in enumerate(candidates.to_pylist()):
+            try:
+                parsed.append(datetime.fromisoformat(text) if text is not None else None)
+            except ValueError:
+                parsed.append(None)
+                verdicts.fail(np.arange(len(candidates)) == i, Reason.INVALID_TIMESTAMP,
+                              f"timestamp {text!r} is not ISO 8601")
+        return pa.array(parsed, utc)
+
+
+def _map_rows(maps: pa.MapArray) -> pa.Array:
+    """The row each map entry belongs to (list_parent_indices aborts on MapArray itself)."""
+    return pc.list_parent_indices(pa.ListArray.from_arrays(maps.offsets, maps.items))
+
+
+def _convert_map_values(maps: pa.MapArray, factor: pa.Array) -> pa.MapArray:
+    """Multiply every value of each row's map by that row's factor."""
+    parents = _map_rows(maps)
+    scaled = pc.multiply(maps.items, pc.take(factor, parents))
+    return pa.MapArray.from_arrays(maps.offsets, maps.keys, scaled, mask=maps.is_null())
+
+
+def _row_min_of_maps(maps: pa.MapArray, n: int) -> pa.Array:
+    parents = _map_rows(maps)
+    if len(parents) == 0:
+        return pa.nulls(n, pa.float64())
+    grouped = pa.table({"row": parents, "price": maps.items}).group_by("row").aggregate(
+        [("price", "min")]
+    )
+    out = np.full(n, np.nan)
+    out[grouped["row"].to_numpy()] = grouped["price_min"].to_numpy()
+    return pa.array(out, mask=np.isnan(out))
+
+
+def validate_batch(
+    raw: Sequence[Any], reference: Reference, margin_tolerance: float, received_at: datetime
+) -> BatchResult:
+    """Check and normalise `raw` records; never raises on bad input."""
+    n = len(raw)
+    verdicts = _Verdicts(n)
+    is_object = np.fromiter((isinstance(r, dict) for r in raw), dtype=bool, count=n)
+    verdicts.fail(~is_object, Reason.NOT_AN_OBJECT, "record is not a JSON object")
+    records = [r if isinstance(r, dict) else {} for r in raw]
+
+    cells: dict[str, pa.Array] = {}
+    readers = {**dict.fromkeys(STRING_FIELDS, columns.strings),
+               **dict.fromkeys(FLOAT_FIELDS, columns.floats),
+               **dict.fromkeys(INT_FIELDS, columns.ints),
+               "competitor_prices": columns.price_maps}
+    invalid_by_field = {}
+    for name, read in readers.items():
+        values = [r.get(name) for r in records]
+        cells[name], invalid_by_field[name] = read(values)
+    for name in REQUIRED_FIELDS:
+        verdicts.fail(np.asarray(cells[name].is_null()) & ~invalid_by_field[name],
+                      Reason.MISSING_FIELD, f"missing required field '{name}'")
+    for name, invalid in invalid_by_field.items():
+        verdicts.fail(invalid, Reason.INVALID_TYPE, f"field '{name}' has the wrong type")
+
+    ts = _timestamps(cells["timestamp"], verdicts)
+    verdicts.fail(np.asarray(ts.is_null()) & np.asarray(cells["timestamp"].is_valid()),
+                  Reason.INVALID_TIMESTAMP, "timestamp is not a valid ISO 8601 instant")
+
+    region = reference.regions(cells["region"])
+    verdicts.fail(region.is_null(), Reason.UNKNOWN_REGION,
+                  lambda i: f"unknown region {records[i].get('region')!r}")
+    city = reference.cities(region, cells["city"])
+    verdicts.fail(city.is_null(), Reason.UNKNOWN_CITY,
+                  lambda i: f"unknown city {records[i].get('city')!r} in region "
+                            f"{records[i].get('region')!r}")
+    category_path, category, subcategory = reference.category_paths(cells["category_path"])
+    verdicts.fail(category.is_null(), Reason.UNKNOWN_CATEGORY,
+                  lambda i: f"unknown top-level category in {records[i].get('category_path')!r}")
+    currency = pc.fill_null(cells["currency"], "USD")
+    fx = reference.fx_to_usd(currency)
+    verdicts.fail(fx.is_null(), Reason.UNKNOWN_CURRENCY,
+                  lambda i: f"no USD rate for currency {records[i].get('currency')!r}")
+
+    price, cost = cells["price"], cells["cost"]
+    competitors = cells["competitor_prices"]
+    competitor_bad = np.zeros(n, dtype=bool)
+    if len(competitors.items):
+        bad_items = pc.less_equal(competitors.items, 0.0)
+        competitor_bad[_map_rows(competitors).filter(bad_items).to_numpy()] = True
+    verdicts.fail(pc.less_equal(cost, 0.0), Reason.NEGATIVE_QUANTITY, "cost must be positive")
+    verdicts.fail(
+        pc.or_(pc.less(cells["units_sold"], 0), pc.less(cells["inventory_level"], 0)),
+        Reason.NEGATIVE_QUANTITY, "units_sold and inventory_level must not be negative")
+    verdicts.fail(pc.less(cells["revenue"], 0.0), Reason.NEGATIVE_QUANTITY,
+                  "revenue must not be negative")
+    verdicts.fail(competitor_bad, Reason.NEGATIVE_QUANTITY, "competitor prices must be positive")
+    verdicts.fail(pc.less_equal(price, cost), Reason.PRICE_NOT_ABOVE_COST,
+                  lambda i: f"price {records[i].get('price')} is not above cost "
+                            f"{records[i].get('cost')}")
+    discount = pc.fill_null(cells["discount_pct"], 0.0)
+    verdicts.fail(pc.or_(pc.less(discount, 0.0), pc.greater_equal(discount, 100.0)),
+                  Reason.DISCOUNT_OUT_OF_RANGE, "discount_pct must be in [0, 100)")
+    margin = pc.divide(pc.subtract(price, cost), price)
+    verdicts.fail(
+        pc.greater(pc.abs(pc.subtract(cells["margin"], margin)), margin_tolerance),
+        Reason.MARGIN_INCONSISTENT,
+        lambda i: f"margin {records[i].get('margin')} disagrees with (price - cost) / price",
+    )
+
+    ok = verdicts.ok
+    safe_fx = pc.fill_null(fx, 1.0)
+    units = cells["units_sold"]
+    price_usd = pc.multiply(price, safe_fx)
+    revenue = pc.coalesce(pc.multiply(cells["revenue"], safe_fx),
+                          pc.multiply(price_usd, pc.cast(units, pa.float64())))
+    competitors_usd = _convert_map_values(competitors, safe_fx)
+    table = pa.table(
+        {
+            "record_id": cells["record_id"],
+            "product_id": cells["product_id"],
+            "sku": cells["sku"],
+            "category_path": category_path,
+            "category": category,
+            "subcategory": subcategory,
+            "description": cells["description"],
+            "price": price_usd,
+            "cost": pc.multiply(cost, safe_fx),
+            "margin": margin,
+            "discount_pct": discount,
+            "currency_original": pc.utf8_upper(currency),
+            "fx_rate_to_usd": safe_fx,
+            "store_id": cells["store_id"],
+            "city": city,
+            "postal_code": Reference.postal_codes(cells["postal_code"]),
+            "urban": reference.urban(city),
+            "ts": ts,
+            "units_sold": units,
+            "revenue": revenue,
+            "inventory_level": cells["inventory_level"],
+            "competitor_prices": competitors_usd,
+            "competitor_min_price": _row_min_of_maps(competitors_usd, n),
+            "ingested_at": pa.array([received_at] * n, pa.timestamp("us", tz="UTC")),
+            "region": region,
+            "date": pc.strftime(ts, format="%Y-%m-%d"),
+        },
+        schema=LAKE_SCHEMA,
+    ).filter(pa.array(ok))
+
+    rejections = [
+        Rejection(
+            index=int(i),
+            record_id=records[i].get("record_id") if isinstance(records[i].get("record_id"), str)
+            else None,
+            region=region[int(i)].as_py(),
+            reason=_REASONS[verdicts.code[i] - 1],
+            message=verdicts.messages[int(i)],
+            payload=raw[i],
+        )
+        for i in np.flatnonzero(~ok)
+    ]
+    return BatchResult(valid=table, valid_index=np.flatnonzero(ok), rejections=rejections)

@@ -1,0 +1,1 @@
+"""dynaprice data_jobs."""

@@ -1,0 +1,1 @@
+"""dynaprice serve_apps."""

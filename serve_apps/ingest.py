@@ -1,0 +1,83 @@
+"""The `ingest` application at /api/ingest: price points in, dead letters out."""
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from ray import serve
+
+from actors.routing import IngestRouter
+from core.config_files import load_config
+from core.ingest.body import BodyShapeError, MalformedBody, parse_records
+from core.ingest.dead_letters import read_dead_letters
+from core.ingest.pipeline import IngestConfig
+from core.ingest.records import PricePoint, Reason
+from core.lake import Lake
+from core.settings import Settings
+from serve_apps.errors import ApiError, install_error_handlers
+
+app = FastAPI(
+    title="dynaprice ingest",
+    description="Stream retail price points into the lake; bad records go to the DLQ.",
+)
+install_error_handlers(app)
+
+
+@serve.deployment(max_ongoing_requests=64)
+@serve.ingress(app)
+class IngestAPI:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.config = load_config("ingest", IngestConfig, self.settings.configs_dir)
+        self.lake = Lake.open(self.settings.lake_uri, self.settings.aws_endpoint_url)
+        self.router = IngestRouter(self.settings)
+
+    @app.post(
+        "/price-points",
+        summary="Ingest price points (JSON array, {\"records\": [...]} or NDJSON)",
+        openapi_extra={"requestBody": {"content": {
+            "application/json": {"schema": {"type": "array",
+                                            "items": PricePoint.model_json_schema()}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        }, "required": True}},
+    )
+    async def price_points(self, request: Request) -> dict[str, Any]:
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, "payload_too_large", f"body over {limit} bytes")
+        body = await request.body()
+        if len(body) > limit:
+            raise ApiError(413, "payload_too_large", f"body over {limit} bytes")
+        try:
+            records = parse_records(body, request.headers.get("content-type", ""))
+        except MalformedBody as exc:
+            raise ApiError(400, "malformed_json", str(exc)) from exc
+        except BodyShapeError as exc:
+            raise ApiError(422, "invalid_body", [{"field": exc.field, "message": exc.message}]
+                           ) from exc
+        if len(records) > self.config.max_records_per_request:
+            raise ApiError(413, "payload_too_large",
+                           f"more than {self.config.max_records_per_request} records")
+        return await self.router.route(records, "http")
+
+    @app.get("/dead-letters", summary="Rejected records with their reasons, newest first")
+    async def dead_letters(
+        self,
+        reason: Annotated[Reason | None, Query()] = None,
+        region: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        total, items = read_dead_letters(
+            self.lake, reason=reason.value if reason else None, region=region, limit=limit,
+            offset=offset)
+        return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+    @app.get("/health")
+    async def health(self) -> dict[str, Any]:
+        return {"status": "ok", "regions": sorted(self.router.ingestors)}
+
+
+def build_app(args: dict[str, str] | None = None) -> serve.Application:
+    """Application builder named by cluster/cluster.yaml (settings come from the env)."""
+    return IngestAPI.bind()
