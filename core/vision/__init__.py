@@ -1,0 +1,1 @@
+"""Vision scoring for camera audience measurement: pure functions, numbers out, never pixels."""
