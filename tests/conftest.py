@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from cluster.local_services import EmbeddedService, ensure_mqtt, ensure_redis, free_port
+from core.settings import Settings
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -139,3 +140,21 @@ def lake_dir(tmp_path: Path) -> Path:
 def lake_uri(lake_dir: Path) -> str:
     """The same lake as a URI string, the form `LAKE_URI` takes."""
     return str(lake_dir)
+
+
+@pytest.fixture(scope="session")
+def serve_port(ray_session: None) -> Iterator[int]:
+    """Ray Serve's HTTP proxy on a free loopback port, once per session."""
+    from ray import serve
+
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    yield port
+    serve.shutdown()
+
+
+@pytest.fixture
+def settings(lake_uri: str, redis_url: str, mqtt_url: str) -> Settings:
+    """Settings with this test's own lake and a namespace of its own (actors don't collide)."""
+    return Settings(lake_uri=lake_uri, redis_url=redis_url, mqtt_url=mqtt_url,
+                    namespace=f"test-{uuid.uuid4().hex[:8]}")

@@ -55,10 +55,16 @@ def _read_float(value: Any) -> float:
 
 
 def _read_int(value: Any) -> int:
-    number = _read_float(value)
-    if not number.is_integer():
-        raise ValueError("not a whole number")
-    return int(number)
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        whole = _read_float(value)
+        if not whole.is_integer():
+            raise ValueError("not a whole number")
+        number = int(whole)
+    if not -(2**63) <= number < 2**63:
+        raise OverflowError("outside int64")
+    return number
 
 
 def _read_price_map(value: Any) -> list[tuple[str, float]]:
@@ -78,7 +84,10 @@ def strings(values: Sequence[Any]) -> Column:
 
 def floats(values: Sequence[Any]) -> Column:
     if set(map(type, values)) <= {float, int, _NONE}:
-        array = pa.array(values, pa.float64())
+        try:
+            array = pa.array(values, pa.float64())
+        except pa.ArrowInvalid:  # ints beyond 2**53 are not exact doubles
+            return _walk(values, _read_float, pa.float64())
         finite = np.isfinite(array.to_numpy(zero_copy_only=False))
         present = ~np.asarray(array.is_null())
         bad = present & ~finite
@@ -93,7 +102,7 @@ def ints(values: Sequence[Any]) -> Column:
     if set(map(type, values)) <= {int, _NONE}:
         try:
             return pa.array(values, pa.int64()), np.zeros(len(values), dtype=bool)
-        except OverflowError:
+        except (OverflowError, pa.ArrowInvalid):
             pass
     return _walk(values, _read_int, pa.int64())
 

@@ -189,7 +189,7 @@ def validate_batch(
     units = cells["units_sold"]
     price_usd = pc.multiply(price, safe_fx)
     revenue = pc.coalesce(pc.multiply(cells["revenue"], safe_fx),
-                          pc.multiply(price_usd, pc.cast(units, pa.float64())))
+                          pc.multiply(price_usd, pc.cast(units, pa.float64(), safe=False)))
     competitors_usd = _convert_map_values(competitors, safe_fx)
     table = pa.table(
         {

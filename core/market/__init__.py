@@ -1,0 +1,1 @@
+"""A simulated retail market with known true demand, and the price-point feed drawn from it."""
