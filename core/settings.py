@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,12 +30,14 @@ class Settings:
         return env | {key: value for key, value in optional.items() if value}
 
     @classmethod
-    def from_env(cls) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """From `env` (default: this process's environment)."""
+        env = os.environ if env is None else env
         return cls(
-            lake_uri=os.environ.get("LAKE_URI", "./lake"),
-            redis_url=os.environ.get("REDIS_URL") or None,
-            mqtt_url=os.environ.get("MQTT_URL") or None,
-            configs_dir=Path(os.environ.get("DYNAPRICE_CONFIGS", REPO_ROOT / "configs")),
-            aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
-            namespace=os.environ.get("DYNAPRICE_NAMESPACE", "dynaprice"),
+            lake_uri=env.get("LAKE_URI", "./lake"),
+            redis_url=env.get("REDIS_URL") or None,
+            mqtt_url=env.get("MQTT_URL") or None,
+            configs_dir=Path(env.get("DYNAPRICE_CONFIGS", REPO_ROOT / "configs")),
+            aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            namespace=env.get("DYNAPRICE_NAMESPACE", "dynaprice"),
         )
