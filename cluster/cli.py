@@ -128,6 +128,9 @@ def up(
     from actors.routing import ensure_ingestors
 
     ingestors = ensure_ingestors(settings)
+    from actors.camera_fleet import ensure_camera_fleet
+
+    cameras = ray_get_status(ensure_camera_fleet(settings, demo=demo))
     dashboard = f"http://127.0.0.1:{DASHBOARD_PORT}"
     config = _deploy(settings, dashboard)
     routes = app_routes(config)
@@ -140,6 +143,7 @@ def up(
         table.add_row(f"{name} API docs", f"{base}{prefix}/docs")
     table.add_row("Ray dashboard", dashboard)
     table.add_row("region ingestors", ", ".join(sorted(ingestors)))
+    table.add_row("cameras", ", ".join(row["camera_id"] for row in cameras) or "-")
     table.add_row("lake", settings.lake_uri)
     table.add_row("Redis", settings.redis_url or "-")
     console.print(table)
@@ -215,6 +219,23 @@ def status() -> None:
         ingest.add_row(stats["region"], str(stats["accepted"]), str(stats["rejected"]),
                        ", ".join(f"{r}={n}" for r, n in reasons))
     console.print(ingest)
+    from actors.camera_fleet import FLEET_NAME
+
+    camera_table = Table(title="cameras")
+    for column in ("camera", "location", "source", "status", "frames", "scored", "rejected",
+                   "alerts", "last error"):
+        camera_table.add_column(column)
+    try:
+        fleet_rows = ray_get_status(ray.get_actor(FLEET_NAME, namespace=settings.namespace))
+    except ValueError:
+        fleet_rows = []
+    for row in fleet_rows:
+        camera_table.add_row(
+            row["camera_id"], row.get("location", "-"), row.get("source", "-"), row["status"],
+            str(row.get("frames", "-")), str(row.get("scored", "-")),
+            str(sum(row.get("rejected", {}).values())), str(row.get("alerts", "-")),
+            row.get("last_error") or "")
+    console.print(camera_table)
     lake = Lake.open(settings.lake_uri)
     console.print(f"lake {lake.uri}: {lake.size_bytes() / 1e6:.1f} MB")
 
@@ -257,6 +278,54 @@ def replay(
             accepted += response.json()["accepted"]
             rejected += response.json()["rejected"]
     console.print(f"{len(records)} records: {accepted} accepted, {rejected} dead-lettered")
+
+
+def ray_get_status(fleet) -> list[dict]:
+    """The camera fleet's status rows."""
+    import ray
+
+    return ray.get(fleet.status.remote())
+
+
+@app.command()
+def edge(
+    camera: Annotated[str, typer.Option(help="Camera id (its actor's name)")],
+    source: Annotated[str, typer.Option(help="RTSP/HTTP URL or video file")],
+    to: Annotated[str, typer.Option(help="mqtt://host:port or http://host:port/api/ingest")],
+    location: Annotated[str | None, typer.Option(help="Camera location (MQTT topic)")] = None,
+    quality: Annotated[int, typer.Option(min=10, max=100, help="JPEG quality")] = 80,
+    max_side: Annotated[int, typer.Option(min=160, help="Long side of sent frames")] = 1280,
+    min_motion: Annotated[float, typer.Option(help="Changed-pixel share that counts")] = 0.01,
+    heartbeat_s: Annotated[float, typer.Option(help="Send a still view this often")] = 30.0,
+) -> None:
+    """Run the edge agent: send only frames with motion, JPEG-compressed, over MQTT or HTTP."""
+    from core.edge import (
+        HttpFrameSender,
+        MotionChooser,
+        MqttFrameSender,
+        MqttTls,
+        read_source,
+        run_edge,
+    )
+
+    if to.startswith(("mqtt://", "mqtts://")):
+        if location is None:
+            raise typer.BadParameter("MQTT needs --location", param_hint="--location")
+        sender = MqttFrameSender(to, location, camera, MqttTls.from_env())
+    elif to.startswith(("http://", "https://")):
+        sender = HttpFrameSender(to, camera)
+    else:
+        raise typer.BadParameter("use mqtt://, mqtts://, http:// or https://", param_hint="--to")
+    chooser = MotionChooser(min_motion=min_motion, heartbeat_s=heartbeat_s)
+    try:
+        stats = run_edge(read_source(source), chooser, sender, quality, max_side)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    finally:
+        sender.close()
+    console.print(f"{stats.frames_read} frames read, {stats.frames_sent} sent, "
+                  f"{stats.bytes_sent} bytes against {stats.bytes_every_frame} for every frame "
+                  f"({stats.bytes_saved_pct:.1f}% saved)")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """The `ingest` application at /api/ingest: price points in, dead letters out."""
 
+import time
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+import ray
+from fastapi import FastAPI, Path, Query, Request
 from ray import serve
 
+from actors.camera_stream import camera_actor_name
 from actors.routing import IngestRouter
 from core.config_files import load_config
 from core.ingest.body import BodyShapeError, MalformedBody, parse_records
@@ -13,6 +16,8 @@ from core.ingest.pipeline import IngestConfig
 from core.ingest.records import PricePoint, Reason
 from core.lake import Lake
 from core.settings import Settings
+from core.vision.cameras import FRAME_CONTENT_TYPES, MAX_FRAME_BYTES
+from core.vision.decode import DecodeFailure
 from serve_apps.errors import ApiError, install_error_handlers
 
 app = FastAPI(
@@ -72,6 +77,41 @@ class IngestAPI:
             self.lake, reason=reason.value if reason else None, region=region, limit=limit,
             offset=offset)
         return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+    @app.post(
+        "/cameras/{camera_id}/frames",
+        summary="Push one JPEG or PNG frame to a camera's actor; only its numbers are kept",
+        openapi_extra={"requestBody": {"content": {
+            kind: {"schema": {"type": "string", "format": "binary"}}
+            for kind in FRAME_CONTENT_TYPES}, "required": True}},
+    )
+    async def camera_frame(
+        self, request: Request,
+        camera_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")],
+    ) -> dict[str, Any]:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in FRAME_CONTENT_TYPES:
+            raise ApiError(415, "unsupported_media_type",
+                           f"send {' or '.join(FRAME_CONTENT_TYPES)}, not {content_type!r}")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_FRAME_BYTES:
+            raise ApiError(413, "payload_too_large", f"frame over {MAX_FRAME_BYTES} bytes")
+        body = await request.body()
+        if len(body) > MAX_FRAME_BYTES:
+            raise ApiError(413, "payload_too_large", f"frame over {MAX_FRAME_BYTES} bytes")
+        try:
+            camera = ray.get_actor(camera_actor_name(camera_id), namespace=self.settings.namespace)
+        except ValueError as exc:
+            raise ApiError(404, "not_found", f"no camera {camera_id!r}") from exc
+        ts = request.headers.get("x-frame-ts")
+        try:
+            frame_ts = float(ts) if ts else time.time()
+        except ValueError as exc:
+            raise ApiError(400, "bad_request", "X-Frame-Ts must be unix seconds") from exc
+        ack = await camera.submit_frame.remote(body, frame_ts)
+        if ack.get("reason") in set(DecodeFailure):
+            raise ApiError(422, "undecodable_image", ack)
+        return {"camera_id": camera_id, **ack}
 
     @app.get("/health")
     async def health(self) -> dict[str, Any]:
