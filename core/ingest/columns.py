@@ -1,8 +1,10 @@
 """Turn a list of loosely typed JSON records into typed Arrow columns, flagging bad cells.
 
-Each function returns (array, invalid) where `invalid` marks cells that were present but
-could not be read as the column's type (those cells are null in the array). The fast path
-hands the whole column to Arrow; only a column holding an unexpected type is walked in Python.
+Each reader returns (array, invalid) where `invalid` marks cells that were present but could
+not be read as the column's type (those cells are null in the array). Cells of the expected
+Python types go to Arrow in bulk; only the odd cells are read one by one, strictly (a JSON
+boolean is not a number, a numeric string is), and a bulk conversion Arrow still refuses is
+halved until the offending cells stand alone.
 """
 
 from __future__ import annotations
@@ -13,27 +15,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.ingest.records import COMPETITOR_PRICES_TYPE
 
 Column = tuple[pa.Array, np.ndarray]
+Reader = Callable[[Any], Any]
 _NONE = type(None)
-
-
-def _walk(values: Sequence[Any], read: Callable[[Any], Any], arrow_type: pa.DataType) -> Column:
-    """Slow path: read each cell with `read`, which raises ValueError/TypeError on bad input."""
-    out: list[Any] = []
-    invalid = np.zeros(len(values), dtype=bool)
-    for i, value in enumerate(values):
-        if value is None:
-            out.append(None)
-            continue
-        try:
-            out.append(read(value))
-        except (ValueError, TypeError, OverflowError):
-            out.append(None)
-            invalid[i] = True
-    return pa.array(out, arrow_type), invalid
+_ARROW_REFUSALS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError)
 
 
 def _read_str(value: Any) -> str:
@@ -73,47 +62,74 @@ def _read_price_map(value: Any) -> list[tuple[str, float]]:
     return [(_read_str(name), _read_float(price)) for name, price in value.items()]
 
 
+def _read_cell(value: Any, read: Reader) -> tuple[Any, bool]:
+    """(converted value, invalid?)"""
+    try:
+        return read(value), False
+    except (ValueError, TypeError, OverflowError):
+        return None, True
+
+
+def _bulk(values: list[Any], arrow_type: pa.DataType, read: Reader,
+          invalid: np.ndarray, offset: int = 0) -> pa.Array:
+    """pa.array(values); a refused chunk is halved, and a refused single cell read strictly."""
+    try:
+        return pa.array(values, arrow_type)
+    except _ARROW_REFUSALS:
+        if len(values) == 1:
+            value, bad = _read_cell(values[0], read)
+            invalid[offset] = bad
+            return pa.array([value], arrow_type)
+        middle = len(values) // 2
+        return pa.concat_arrays([
+            _bulk(values[:middle], arrow_type, read, invalid, offset),
+            _bulk(values[middle:], arrow_type, read, invalid, offset + middle),
+        ])
+
+
+def _column(values: Sequence[Any], expected: set[type], arrow_type: pa.DataType,
+            read: Reader) -> Column:
+    invalid = np.zeros(len(values), dtype=bool)
+    types = list(map(type, values))
+    clean = list(values)
+    if not set(types) <= expected:
+        for i, kind in enumerate(types):
+            if kind not in expected and kind is not _NONE:
+                clean[i], invalid[i] = _read_cell(values[i], read)
+    return _bulk(clean, arrow_type, read, invalid), invalid
+
+
+def _null_non_finite(array: pa.Array, invalid: np.ndarray) -> pa.Array:
+    """NaN and infinities are not prices: flag those cells and null them."""
+    values = array.to_numpy(zero_copy_only=False)
+    bad = ~np.isfinite(values) & np.asarray(array.is_valid())
+    if not bad.any():
+        return array
+    invalid |= bad
+    return pc.if_else(pa.array(~bad), array, pa.nulls(len(array), array.type))
+
+
 def strings(values: Sequence[Any]) -> Column:
-    if set(map(type, values)) <= {str, _NONE}:
-        try:
-            return pa.array(values, pa.string()), np.zeros(len(values), dtype=bool)
-        except (pa.ArrowInvalid, UnicodeEncodeError):
-            pass
-    return _walk(values, _read_str, pa.string())
+    return _column(values, {str, _NONE}, pa.string(), _read_str)
 
 
 def floats(values: Sequence[Any]) -> Column:
-    if set(map(type, values)) <= {float, int, _NONE}:
-        try:
-            array = pa.array(values, pa.float64())
-        except pa.ArrowInvalid:  # ints beyond 2**53 are not exact doubles
-            return _walk(values, _read_float, pa.float64())
-        finite = np.isfinite(array.to_numpy(zero_copy_only=False))
-        present = ~np.asarray(array.is_null())
-        bad = present & ~finite
-        if bad.any():
-            array = pa.array(np.where(bad, np.nan, array.to_numpy(zero_copy_only=False)),
-                             mask=~present | bad)
-        return array, bad
-    return _walk(values, _read_float, pa.float64())
+    array, invalid = _column(values, {float, int, _NONE}, pa.float64(), _read_float)
+    return _null_non_finite(array, invalid), invalid
 
 
 def ints(values: Sequence[Any]) -> Column:
-    if set(map(type, values)) <= {int, _NONE}:
-        try:
-            return pa.array(values, pa.int64()), np.zeros(len(values), dtype=bool)
-        except (OverflowError, pa.ArrowInvalid):
-            pass
-    return _walk(values, _read_int, pa.int64())
+    return _column(values, {int, _NONE}, pa.int64(), _read_int)
 
 
 def price_maps(values: Sequence[Any]) -> Column:
-    if set(map(type, values)) <= {dict, _NONE}:
-        try:
-            array = pa.array(values, COMPETITOR_PRICES_TYPE)
-            flat = array.items
-            if np.isfinite(flat.to_numpy(zero_copy_only=False)).all() and flat.null_count == 0:
-                return array, np.zeros(len(values), dtype=bool)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            pass
-    return _walk(values, _read_price_map, COMPETITOR_PRICES_TYPE)
+    array, invalid = _column(values, {dict, _NONE}, COMPETITOR_PRICES_TYPE, _read_price_map)
+    prices = array.items.to_numpy(zero_copy_only=False)
+    bad_items = ~np.isfinite(prices)
+    if bad_items.any():
+        rows = pc.list_parent_indices(pa.ListArray.from_arrays(array.offsets, array.items))
+        bad_rows = np.zeros(len(array), dtype=bool)
+        bad_rows[np.asarray(rows)[bad_items]] = True
+        invalid |= bad_rows
+        array = pc.if_else(pa.array(~bad_rows), array, pa.nulls(len(array), array.type))
+    return array, invalid

@@ -22,8 +22,13 @@ from core.ingest.records import (
 )
 from core.ingest.reference import Reference
 
+_READERS = {**dict.fromkeys(STRING_FIELDS, columns.strings),
+            **dict.fromkeys(FLOAT_FIELDS, columns.floats),
+            **dict.fromkeys(INT_FIELDS, columns.ints),
+            "competitor_prices": columns.price_maps}
 _ZONE = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
 _REASONS = list(Reason)
+_UTC = pa.timestamp("us", tz="UTC")
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,18 @@ class _Verdicts:
             self.messages[int(i)] = message(int(i)) if callable(message) else message
 
 
+def _parse_instants(values: pa.Array) -> pa.Array:
+    """Cast ISO 8601 strings to UTC; a chunk Arrow refuses is halved until bad cells are null."""
+    try:
+        return pc.cast(values, _UTC)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if len(values) == 1:
+            return pa.nulls(1, _UTC)
+        middle = len(values) // 2
+        return pa.concat_arrays([_parse_instants(values.slice(0, middle)),
+                                 _parse_instants(values.slice(middle))])
+
+
 def _timestamps(values: pa.Array, verdicts: _Verdicts) -> pa.Array:
     """Parse ISO 8601 strings with a zone to UTC; flag missing zones and unparseable values."""
     present = np.asarray(values.is_valid())
@@ -75,19 +92,7 @@ def _timestamps(values: pa.Array, verdicts: _Verdicts) -> pa.Array:
     verdicts.fail(present & ~zoned, Reason.MISSING_TIMEZONE,
                   "timestamp has no zone offset (expected e.g. 2026-11-25T10:00:00-05:00)")
     candidates = pc.if_else(pa.array(present & zoned), values, pa.scalar(None, pa.string()))
-    utc = pa.timestamp("us", tz="UTC")
-    try:
-        return pc.cast(candidates, utc)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        parsed: list[datetime | None] = []
-        for i, text in enumerate(candidates.to_pylist()):
-            try:
-                parsed.append(datetime.fromisoformat(text) if text is not None else None)
-            except ValueError:
-                parsed.append(None)
-                verdicts.fail(np.arange(len(candidates)) == i, Reason.INVALID_TIMESTAMP,
-                              f"timestamp {text!r} is not ISO 8601")
-        return pa.array(parsed, utc)
+    return _parse_instants(candidates)
 
 
 def _map_rows(maps: pa.MapArray) -> pa.Array:
@@ -125,14 +130,9 @@ def validate_batch(
     records = [r if isinstance(r, dict) else {} for r in raw]
 
     cells: dict[str, pa.Array] = {}
-    readers = {**dict.fromkeys(STRING_FIELDS, columns.strings),
-               **dict.fromkeys(FLOAT_FIELDS, columns.floats),
-               **dict.fromkeys(INT_FIELDS, columns.ints),
-               "competitor_prices": columns.price_maps}
-    invalid_by_field = {}
-    for name, read in readers.items():
-        values = [r.get(name) for r in records]
-        cells[name], invalid_by_field[name] = read(values)
+    invalid_by_field: dict[str, np.ndarray] = {}
+    for name, read in _READERS.items():
+        cells[name], invalid_by_field[name] = read([r.get(name) for r in records])
     for name in REQUIRED_FIELDS:
         verdicts.fail(np.asarray(cells[name].is_null()) & ~invalid_by_field[name],
                       Reason.MISSING_FIELD, f"missing required field '{name}'")
