@@ -131,6 +131,9 @@ def up(
     from actors.camera_fleet import ensure_camera_fleet
 
     cameras = ray_get_status(ensure_camera_fleet(settings, demo=demo))
+    from actors.stream_sources import ensure_stream_sources
+
+    sources = ensure_stream_sources(settings, os.environ.get("KINESIS_STREAM"))
     dashboard = f"http://127.0.0.1:{DASHBOARD_PORT}"
     config = _deploy(settings, dashboard)
     routes = app_routes(config)
@@ -144,6 +147,8 @@ def up(
     table.add_row("Ray dashboard", dashboard)
     table.add_row("region ingestors", ", ".join(sorted(ingestors)))
     table.add_row("cameras", ", ".join(row["camera_id"] for row in cameras) or "-")
+    table.add_row("stream sources", "; ".join(sources) or "HTTP only (set MQTT_URL, "
+                  "KINESIS_STREAM)")
     table.add_row("lake", settings.lake_uri)
     table.add_row("Redis", settings.redis_url or "-")
     console.print(table)

@@ -1,0 +1,1 @@
+"""Out-of-home ad pricing: rate card, slot optimiser and audience forecasting."""
