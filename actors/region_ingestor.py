@@ -95,13 +95,14 @@ class RegionIngestor:
                 return
             try:
                 acks = await asyncio.to_thread(self._write, batch)
+                for pending, ack in zip(batch, acks, strict=True):
+                    pending.done.set_result(ack)
             except Exception as exc:  # nothing acknowledged: every sender sees the failure
                 log.exception("ingestor %s failed to write a batch", self.region)
                 for pending in batch:
                     pending.done.set_exception(exc)
-                return
-            for pending, ack in zip(batch, acks, strict=True):
-                pending.done.set_result(ack)
+        if self._pending:  # records that came in during this write need their own timer
+            self._flush_timer = asyncio.ensure_future(self._flush_later())
 
     def _write(self, batch: list[_Pending]) -> list[dict[str, Any]]:
         started = time.perf_counter()

@@ -89,7 +89,7 @@ def full_path(records: list[dict], lake_uri: str, chunk: int, concurrency: int) 
     redis_url = os.environ.get("REDIS_URL") or (
         "redis://127.0.0.1:6379/0" if redis_answers("redis://127.0.0.1:6379/0") else None)
     settings = Settings(lake_uri=lake_uri, redis_url=redis_url, namespace="bench-ingest")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR", runtime_env={"env_vars": settings.as_env()})
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})

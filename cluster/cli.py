@@ -134,6 +134,10 @@ def up(
     from actors.stream_sources import ensure_stream_sources
 
     sources = ensure_stream_sources(settings, os.environ.get("KINESIS_STREAM"))
+    if demo:
+        from cluster.demo import seed_retail_history
+
+        seed_retail_history(settings, console)
     dashboard = f"http://127.0.0.1:{DASHBOARD_PORT}"
     config = _deploy(settings, dashboard)
     routes = app_routes(config)
