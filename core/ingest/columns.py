@@ -90,12 +90,12 @@ def _bulk(values: list[Any], arrow_type: pa.DataType, read: Reader,
 def _column(values: Sequence[Any], expected: set[type], arrow_type: pa.DataType,
             read: Reader) -> Column:
     invalid = np.zeros(len(values), dtype=bool)
-    types = list(map(type, values))
+    if set(map(type, values)) <= expected:
+        return _bulk(list(values), arrow_type, read, invalid), invalid
     clean = list(values)
-    if not set(types) <= expected:
-        for i, kind in enumerate(types):
-            if kind not in expected and kind is not _NONE:
-                clean[i], invalid[i] = _read_cell(values[i], read)
+    for i, kind in enumerate(map(type, values)):
+        if kind not in expected:
+            clean[i], invalid[i] = _read_cell(values[i], read)
     return _bulk(clean, arrow_type, read, invalid), invalid
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel, Field
 
 from core.ingest.records import Reason
@@ -64,14 +63,16 @@ class IngestPipeline:
         self.seen_ids.update(accepted["record_id"].to_pylist())
         if accepted.num_rows == 0:
             return
-        grouped = accepted.select(["category", "price"]).group_by("category").aggregate(
-            [("price", "count"), ("price", "mean"),
-             ("price", "variance", pc.VarianceOptions(ddof=0))]
-        )
-        for row in grouped.to_pylist():
-            self.category_stats.setdefault(row["category"], RunningStats()).merge(
-                row["price_count"], row["price_mean"], row["price_variance"] or 0.0
-            )
+        encoded = accepted["category"].combine_chunks().dictionary_encode()
+        codes = encoded.indices.to_numpy()
+        prices = accepted["price"].to_numpy()
+        count = np.bincount(codes)
+        mean = np.bincount(codes, prices) / np.maximum(count, 1)
+        variance = np.bincount(codes, (prices - mean[codes]) ** 2) / np.maximum(count, 1)
+        for i, category in enumerate(encoded.dictionary.to_pylist()):
+            if count[i]:
+                self.category_stats.setdefault(category, RunningStats()).merge(
+                    int(count[i]), float(mean[i]), float(variance[i]))
 
     def _outliers(self, valid: pa.Table) -> np.ndarray:
         sigma, min_count = self.config.outlier_sigma, self.config.outlier_min_count

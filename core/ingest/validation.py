@@ -92,7 +92,13 @@ def _timestamps(values: pa.Array, verdicts: _Verdicts) -> pa.Array:
     verdicts.fail(present & ~zoned, Reason.MISSING_TIMEZONE,
                   "timestamp has no zone offset (expected e.g. 2026-11-25T10:00:00-05:00)")
     candidates = pc.if_else(pa.array(present & zoned), values, pa.scalar(None, pa.string()))
-    return _parse_instants(candidates)
+    parsed = pc.strptime(candidates, format="%Y-%m-%dT%H:%M:%S%z", unit="us",
+                         error_is_null=True).cast(_UTC)
+    retry = np.asarray(pc.and_(candidates.is_valid(), parsed.is_null()))
+    if not retry.any():  # fractional seconds and other ISO forms take Arrow's full parser
+        return parsed
+    return pc.replace_with_mask(parsed, pa.array(retry),
+                                _parse_instants(candidates.filter(pa.array(retry))))
 
 
 def _map_rows(maps: pa.MapArray) -> pa.Array:
