@@ -94,6 +94,11 @@ def _timestamps(values: pa.Array, verdicts: _Verdicts) -> pa.Array:
     candidates = pc.if_else(pa.array(present & zoned), values, pa.scalar(None, pa.string()))
     parsed = pc.strptime(candidates, format="%Y-%m-%dT%H:%M:%S%z", unit="us",
                          error_is_null=True).cast(_UTC)
+    # strptime rolls impossible dates over (Feb 30 -> Mar 2): the calendar date must survive
+    day = pc.utf8_slice_codeunits(candidates, 0, 10)
+    real_day = pc.equal(pc.strftime(pc.strptime(day, format="%Y-%m-%d", unit="s",
+                                                error_is_null=True), format="%Y-%m-%d"), day)
+    parsed = pc.if_else(pc.fill_null(real_day, False), parsed, pa.scalar(None, _UTC))
     retry = np.asarray(pc.and_(candidates.is_valid(), parsed.is_null()))
     if not retry.any():  # fractional seconds and other ISO forms take Arrow's full parser
         return parsed

@@ -36,6 +36,7 @@ def test_good_record_is_normalised(pipeline, record):
         ({"units_sold": 2.5}, (), Reason.INVALID_TYPE),
         ({"competitor_prices": {"acme": "x"}}, (), Reason.INVALID_TYPE),
         ({"timestamp": "yesterday+01:00"}, (), Reason.INVALID_TIMESTAMP),
+        ({"timestamp": "2026-02-30T10:00:00-05:00"}, (), Reason.INVALID_TIMESTAMP),
         ({"timestamp": "2026-11-25T10:00:00"}, (), Reason.MISSING_TIMEZONE),
         ({"region": "atlantis"}, (), Reason.UNKNOWN_REGION),
         ({"city": "Gotham"}, (), Reason.UNKNOWN_CITY),
