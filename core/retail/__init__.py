@@ -1,0 +1,1 @@
+"""Retail demand: price features, the demand model's training set, metrics and model registry."""

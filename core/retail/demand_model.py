@@ -1,0 +1,165 @@
+"""Gradient-boosted demand models (XGBoost or LightGBM) on the training design, and the pure
+predict API the pricing service uses:
+
+    model = DemandModel.load(ModelRegistry(lake, "demand"))          # the production version
+    p10, p50, p90 = model.predict_units(rows, prices)                 # prices [n] or [n, k]
+
+`rows` are daily product-location rows (product_id, store_id, region, category, urban, day,
+competitor_min_price, discount_pct); P10/P90 come from a negative-binomial law around P50
+whose dispersion was fitted on the validation split.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xgboost as xgb
+from scipy import stats
+
+from core.retail.registry import ModelRegistry
+from core.retail.training import FEATURES, MONOTONE, Design, Encodings, design
+
+KINDS = ("xgboost", "lightgbm")
+Report = Callable[[int, np.ndarray], bool]  # (rounds so far, validation mean) -> stop?
+
+
+def _monotone() -> list[int]:
+    return [MONOTONE.get(name, 0) for name in FEATURES]
+
+
+def booster_params(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Library parameters for a searched config (the same knobs for both libraries)."""
+    if kind == "xgboost":
+        return {"objective": "count:poisson", "eta": config["learning_rate"],
+                "max_depth": int(config["max_depth"]),
+                "min_child_weight": config["min_child_weight"],
+                "subsample": config["subsample"], "colsample_bytree": config["colsample"],
+                "lambda": config["reg_lambda"], "tree_method": "hist", "nthread": 1,
+                "monotone_constraints": "(" + ",".join(map(str, _monotone())) + ")",
+                "verbosity": 0}
+    if kind == "lightgbm":
+        return {"objective": "poisson", "learning_rate": config["learning_rate"],
+                "max_depth": int(config["max_depth"]),
+                "num_leaves": min(2 ** int(config["max_depth"]), 127),
+                "min_sum_hessian_in_leaf": config["min_child_weight"],
+                "bagging_fraction": config["subsample"], "bagging_freq": 1,
+                "feature_fraction": config["colsample"], "lambda_l2": config["reg_lambda"],
+                "monotone_constraints": _monotone(), "num_threads": 1, "verbosity": -1,
+                "deterministic": True, "seed": 0}
+    raise ValueError(f"unknown model kind {kind!r}; expected one of {KINDS}")
+
+
+class _XgbReport(xgb.callback.TrainingCallback):
+    def __init__(self, valid: xgb.DMatrix, every: int, report: Report) -> None:
+        self.valid, self.every, self.report = valid, every, report
+
+    def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: Any) -> bool:
+        if (epoch + 1) % self.every:
+            return False
+        return self.report(epoch + 1, model.predict(self.valid))
+
+
+def _dmatrix(d: Design) -> xgb.DMatrix:
+    return xgb.DMatrix(d.x, label=d.units, base_margin=d.offset, feature_names=list(FEATURES))
+
+
+def fit_booster(kind: str, config: dict[str, Any], train: Design, valid: Design | None,
+                rounds: int, every: int = 25, report: Report | None = None) -> Any:
+    """Train `rounds` boosting rounds; every `every` rounds `report` sees validation means."""
+    params = booster_params(kind, config)
+    if kind == "xgboost":
+        callbacks = [_XgbReport(_dmatrix(valid), every, report)] if report and valid else []
+        return xgb.train(params, _dmatrix(train), num_boost_round=rounds, callbacks=callbacks)
+    data = lgb.Dataset(train.x, label=train.units, init_score=train.offset,
+                       feature_name=list(FEATURES), free_raw_data=False)
+    lgb_callbacks = []
+    if report and valid:
+        def callback(env: Any) -> None:
+            done = env.iteration + 1
+            if done % every == 0 and report(done, np.exp(
+                    env.model.predict(valid.x, raw_score=True) + valid.offset)):
+                raise lgb.callback.EarlyStopException(env.iteration, [])
+        lgb_callbacks.append(callback)
+    return lgb.train(params, data, num_boost_round=rounds, callbacks=lgb_callbacks)
+
+
+def predict_mean(kind: str, booster: Any, d: Design) -> np.ndarray:
+    if kind == "xgboost":
+        return booster.predict(_dmatrix(d))
+    return np.exp(booster.predict(d.x, raw_score=True) + d.offset)
+
+
+def fit_dispersion(actual: np.ndarray, mean: np.ndarray) -> float:
+    """Negative-binomial size by moments: E[(y - mu)^2 - mu] = mu^2 / size."""
+    excess = float(np.sum((actual - mean) ** 2 - mean))
+    return float(np.sum(mean**2) / excess) if excess > 0 else 1e6
+
+
+@dataclass
+class DemandModel:
+    """A fitted booster with the product-location features and codes it was trained with."""
+
+    kind: str
+    booster: Any
+    pl_features: pa.Table
+    encodings: Encodings
+    dispersion: float
+
+    def mean_units(self, rows: pa.Table, prices: np.ndarray | None = None) -> np.ndarray:
+        return predict_mean(self.kind, self.booster,
+                            design(rows, self.pl_features, self.encodings, prices))
+
+    def predict_units(self, rows: pa.Table, prices: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """P10, P50 (the mean) and P90 of daily units of each row at each candidate price;
+        `prices` is [n] or [n, k] (k candidates per row) and the outputs take its shape."""
+        prices = np.asarray(prices, dtype=float)
+        wide = prices.reshape(len(rows), -1)
+        repeated = rows.take(pa.array(np.repeat(np.arange(len(rows)), wide.shape[1])))
+        mean = self.mean_units(repeated, wide.reshape(-1))
+        size = self.dispersion
+        p = size / (size + np.maximum(mean, 1e-9))
+        p10 = stats.nbinom.ppf(0.1, size, p)
+        p90 = stats.nbinom.ppf(0.9, size, p)
+        return tuple(a.reshape(prices.shape) for a in (p10, mean, p90))
+
+    def files(self) -> dict[str, bytes]:
+        """What the registry stores for this model."""
+        model = bytes(self.booster.save_raw("json")) if self.kind == "xgboost" \
+            else self.booster.model_to_string().encode()
+        sink = io.BytesIO()
+        pq.write_table(self.pl_features, sink)
+        meta = {"kind": self.kind, "dispersion": self.dispersion, "features": list(FEATURES),
+                "categories": list(self.encodings.categories),
+                "regions": list(self.encodings.regions)}
+        return {"model.bin": model, "product_locations.parquet": sink.getvalue(),
+                "model.json": json.dumps(meta).encode()}
+
+    @classmethod
+    def from_files(cls, files: dict[str, bytes]) -> DemandModel:
+        meta = json.loads(files["model.json"])
+        if meta["kind"] == "xgboost":
+            booster = xgb.Booster()
+            booster.load_model(bytearray(files["model.bin"]))
+        else:
+            booster = lgb.Booster(model_str=files["model.bin"].decode())
+        return cls(meta["kind"], booster,
+                   pq.read_table(io.BytesIO(files["product_locations.parquet"])),
+                   Encodings(tuple(meta["categories"]), tuple(meta["regions"])),
+                   float(meta["dispersion"]))
+
+    @classmethod
+    def load(cls, registry: ModelRegistry, version: str | None = None) -> DemandModel:
+        """A registered version (default: production)."""
+        version = version or registry.production()
+        if version is None:
+            raise LookupError(f"model {registry.name!r} has no production version")
+        return cls.from_files(registry.files(version))

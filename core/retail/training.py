@@ -1,0 +1,149 @@
+"""The demand model's training set: daily observations joined with product-location features.
+
+A row is one product-location and day; the label is units sold. The model is log-linear
+with an offset: log E[units] = log(mean units) + elasticity * log(price / mean price)
++ trees(features), where mean units, mean price and the elasticity come from the feature
+store (computed on the training window only). The trees may only lower demand as the own
+price rises (monotone constraint on `log_price_ratio`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from core.retail import calendar
+from core.retail.features import ALL_SEASONS
+
+FEATURES = ("log_price_ratio", "log_competitor_ratio", "promo", "discount_pct", "weekday",
+            "day_of_year", "month", "near_holiday", "urban", "category", "region",
+            "log_units_mean", "elasticity", "price_std_ratio", "holiday_factor")
+MONOTONE = {"log_price_ratio": -1}
+PL_COLUMNS = ("product_id", "store_id", "price_mean", "price_std", "units_mean", "elasticity",
+              "holiday_factor")
+MAX_ELASTICITY = -0.05  # the offset's own-price slope is kept negative
+
+
+@dataclass(frozen=True)
+class Encodings:
+    """Category and region codes fixed at training time."""
+
+    categories: tuple[str, ...]
+    regions: tuple[str, ...]
+
+    @classmethod
+    def of(cls, rows: pa.Table) -> Encodings:
+        return cls(tuple(sorted(pc.unique(rows["category"]).to_pylist())),
+                   tuple(sorted(pc.unique(rows["region"]).to_pylist())))
+
+
+@dataclass(frozen=True)
+class Design:
+    """Model inputs for rows: feature matrix, log offset, labels and weekly group ids."""
+
+    x: np.ndarray  # float32 [rows, len(FEATURES)]
+    offset: np.ndarray
+    units: np.ndarray
+    week_group: np.ndarray  # one id per product-location and Monday week
+
+    def take(self, rows: np.ndarray) -> Design:
+        return Design(self.x[rows], self.offset[rows], self.units[rows], self.week_group[rows])
+
+
+def product_location_features(features: pa.Table) -> pa.Table:
+    """The season-"all" feature rows the model joins on."""
+    rows = features.filter(pc.equal(features["season"], ALL_SEASONS))
+    return rows.select(list(PL_COLUMNS))
+
+
+def _keys(table: pa.Table) -> pa.Array:
+    """"product_id<US>store_id" of each row."""
+    keys = pc.binary_join_element_wise(table["product_id"], table["store_id"], "\x1f")
+    return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+
+
+def _lookup(rows: pa.Table, pl: pa.Table) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-row product-location features (global medians where a product-location is new)."""
+    index = pc.index_in(_keys(rows), value_set=_keys(pl))
+    known = np.asarray(index.is_valid())
+    position = index.fill_null(0).to_numpy(zero_copy_only=False)
+    out = {}
+    for name in PL_COLUMNS[2:]:
+        values = pl[name].to_numpy(zero_copy_only=False).astype(float)
+        fallback = np.nanmedian(values) if np.isfinite(values).any() else np.nan
+        picked = values[position] if len(values) else np.full(len(position), np.nan)
+        out[name] = np.where(known & np.isfinite(picked), picked, fallback)
+    return out, known
+
+
+def _codes(values: pa.ChunkedArray | pa.Array, known: tuple[str, ...]) -> np.ndarray:
+    index = pc.index_in(values, value_set=pa.array(known, pa.string()))
+    return index.fill_null(-1).to_numpy(zero_copy_only=False).astype(float)
+
+
+def week_groups(rows: pa.Table) -> np.ndarray:
+    """An id per (product-location, Monday week) of each row."""
+    encoded = _keys(rows).dictionary_encode()
+    pl_code = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    days = rows["day"].to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    week = calendar.monday(days).astype(np.int64)
+    return np.unique(pl_code * 100_000 + (week - week.min() if len(week) else week),
+                     return_inverse=True)[1]
+
+
+def design(rows: pa.Table, pl: pa.Table, encodings: Encodings,
+           prices: np.ndarray | None = None) -> Design:
+    """Model inputs for daily rows; `prices` (one per row) replaces the rows' own prices."""
+    looked, _ = _lookup(rows, pl)
+    price = rows["price"].to_numpy(zero_copy_only=False).astype(float) if prices is None \
+        else np.asarray(prices, dtype=float)
+    comp = rows["competitor_min_price"].to_numpy(zero_copy_only=False).astype(float)
+    discount = rows["discount_pct"].to_numpy(zero_copy_only=False).astype(float)
+    if prices is not None:
+        discount = np.zeros_like(discount)  # a candidate price is a regular price
+    days = rows["day"].to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    mean_price = looked["price_mean"]
+    ratio = np.log(price / mean_price)
+    elasticity = np.minimum(np.nan_to_num(looked["elasticity"], nan=-1.0), MAX_ELASTICITY)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        columns = {
+            "log_price_ratio": ratio,
+            "log_competitor_ratio": np.log(comp / mean_price),
+            "promo": (discount > 0).astype(float),
+            "discount_pct": discount,
+            "weekday": calendar.weekday(days),
+            "day_of_year": calendar.day_of_year(days),
+            "month": calendar.month(days),
+            "near_holiday": calendar.near_holiday(days).astype(float),
+            "urban": rows["urban"].to_numpy(zero_copy_only=False).astype(float),
+            "category": _codes(rows["category"], encodings.categories),
+            "region": _codes(rows["region"], encodings.regions),
+            "log_units_mean": np.log(looked["units_mean"]),
+            "elasticity": elasticity,
+            "price_std_ratio": looked["price_std"] / mean_price,
+            "holiday_factor": looked["holiday_factor"],
+        }
+    x = np.column_stack([np.asarray(columns[name], dtype=np.float32) for name in FEATURES])
+    offset = np.log(np.maximum(looked["units_mean"], 1e-3)) + elasticity * ratio
+    return Design(x, offset, rows["units"].to_numpy(zero_copy_only=False).astype(float),
+                  week_groups(rows))
+
+
+def chronological_split(rows: pa.Table, shares: tuple[float, float] = (0.70, 0.15)
+                        ) -> tuple[np.datetime64, np.datetime64]:
+    """The first validation day and the first test day: 70/15/15 of the distinct days."""
+    days = np.unique(rows["day"].to_numpy(zero_copy_only=False).astype("datetime64[D]"))
+    if len(days) < 3:
+        raise ValueError("a chronological split needs at least 3 distinct days")
+    train_end = max(1, int(round(len(days) * shares[0])))
+    valid_end = max(train_end + 1, int(round(len(days) * (shares[0] + shares[1]))))
+    return days[train_end], days[min(valid_end, len(days) - 1)]
+
+
+def split_masks(rows: pa.Table, valid_start: np.datetime64, test_start: np.datetime64
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    days = rows["day"].to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    return days < valid_start, (days >= valid_start) & (days < test_start), days >= test_start
