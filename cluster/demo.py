@@ -6,6 +6,9 @@ the products and stores the pricing service knows are the ones the feed reports.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -21,7 +24,7 @@ from core.market.simulator import Market, MarketSpec
 from core.settings import Settings
 
 DEMO_MARKET = MarketSpec(seed=7, stores_per_city=2, products=40)
-HISTORY_DAYS = 120
+HISTORY_DAYS = 180
 SECONDS_PER_STORE_HOUR = 2.0  # the live feed replays one store hour every two seconds
 
 
@@ -43,6 +46,25 @@ def seed_retail_history(settings: Settings, console: Console) -> None:
                           progress=True)
     console.print(f"seeded {result.accepted:,} price points ({result.rejected:,} to the DLQ) "
                   f"in {time.monotonic() - started:.0f} s")
+
+
+def run_nightly_jobs(settings: Settings, ray_address: str, console: Console) -> None:
+    """The nightly retail features and a short demand-model search, as `ray job submit` runs
+    them, against the cluster `up` just started."""
+    env = os.environ | settings.as_env() | {"RAY_ADDRESS": ray_address}
+    for title, module, args in (
+        ("features (Ray Data)", "data_jobs.price_features", []),
+        ("demand model search (Ray Tune)", "tuning.demand", ["--trials", "2",
+                                                            "--max-rounds", "120"]),
+    ):
+        started = time.monotonic()
+        with console.status(f"nightly job: {title}"):
+            done = subprocess.run([sys.executable, "-m", module, "--lake", settings.lake_uri,
+                                   *args], env=env, capture_output=True, text=True)
+        if done.returncode:
+            console.print(f"[red]{module} failed[/]:\n{done.stderr[-2000:]}")
+            raise SystemExit(done.returncode)
+        console.print(f"{title}: done in {time.monotonic() - started:.0f} s")
 
 
 def run_demo(settings: Settings, base_url: str, console: Console) -> None:
