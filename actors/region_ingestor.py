@@ -15,6 +15,7 @@ import ray
 import redis
 from ray.util import metrics
 
+from actors.price_monitor import MonitorFeed
 from core.config_files import load_config
 from core.events import PRICE_UPDATED_CHANNEL, encode_price_updated, price_updates
 from core.ingest.dead_letters import write_dead_letters
@@ -45,6 +46,7 @@ class RegionIngestor:
         self.config = load_config("ingest", IngestConfig, settings.configs_dir)
         self.pipeline = IngestPipeline(Reference.load(settings.configs_dir), self.config)
         self.redis = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+        self.monitor_feed = MonitorFeed(settings)
         self.totals: dict[str, int] = {"accepted": 0, "rejected": 0, "batches": 0}
         self.rejected_by_reason: dict[str, int] = {}
         self._pending: list[_Pending] = []
@@ -118,6 +120,7 @@ class RegionIngestor:
         self._count(result.valid.num_rows, result.rejections)
         self._write_latency.observe(time.perf_counter() - started, {"region": self.region})
         self._publish(result.valid)
+        self.monitor_feed.send(result.valid)
         acks = [{"accepted": len(p.records), "rejected": 0, "rejects": []} for p in batch]
         for rejection in result.rejections:
             which = bisect.bisect_right(starts, rejection.index) - 1

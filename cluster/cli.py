@@ -128,6 +128,9 @@ def up(
     from actors.routing import ensure_ingestors
 
     ingestors = ensure_ingestors(settings)
+    from actors.price_monitor import ensure_price_monitor
+
+    ensure_price_monitor(settings)
     from actors.camera_fleet import ensure_camera_fleet
 
     cameras = ray_get_status(ensure_camera_fleet(settings, demo=demo))
@@ -135,9 +138,10 @@ def up(
 
     sources = ensure_stream_sources(settings, os.environ.get("KINESIS_STREAM"))
     if demo:
-        from cluster.demo import seed_retail_history
+        from cluster.demo import run_nightly_jobs, seed_retail_history
 
         seed_retail_history(settings, console)
+        run_nightly_jobs(settings, address, console)
     dashboard = f"http://127.0.0.1:{DASHBOARD_PORT}"
     config = _deploy(settings, dashboard)
     routes = app_routes(config)
@@ -150,6 +154,7 @@ def up(
         table.add_row(f"{name} API docs", f"{base}{prefix}/docs")
     table.add_row("Ray dashboard", dashboard)
     table.add_row("region ingestors", ", ".join(sorted(ingestors)))
+    table.add_row("price monitor", f"alerts at {base}/api/retail/alerts")
     table.add_row("cameras", ", ".join(row["camera_id"] for row in cameras) or "-")
     table.add_row("stream sources", "; ".join(sources) or "HTTP only (set MQTT_URL, "
                   "KINESIS_STREAM)")

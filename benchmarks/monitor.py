@@ -1,0 +1,270 @@
+"""Price monitor: records/s it sustains, and the delay from ingest acknowledgement to the alert.
+
+(a) `Monitor.process` in this process (the rules alone, the baseline), (b) the PriceMonitor
+actor flooded with ready batches (rules + alert dispatch + Redis journal), (c) the whole path
+at an offered rate: JSON over HTTP to the ingest app, RegionIngestors, PriceMonitor, alert
+stream. Probe products jump 20% inside the traffic; the delay is from the HTTP answer that
+acknowledged a probe to its alert appearing in the Redis stream `GET /api/retail/alerts` reads.
+
+    python benchmarks/monitor.py            # 300,000 records offered at 20,000/s
+    python benchmarks/monitor.py --quick    # 60,000 records
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+import redis
+import yaml
+from ingest import generate  # the ingestion benchmark's records (benchmarks/ is on sys.path)
+from rich.console import Console
+from rich.table import Table
+
+from cluster.local_services import free_port, redis_answers
+from core.alerts import AlertsConfig, follow_alerts
+from core.config_files import load_config
+from core.ingest.pipeline import IngestConfig, IngestPipeline
+from core.ingest.reference import Reference
+from core.monitor import Monitor, MonitorConfig
+from core.monitor_journal import monitor_rows
+from core.settings import REPO_ROOT, Settings
+
+console = Console()
+CHUNK = 2000
+
+
+def event_time(record: dict) -> float:
+    """The record's timestamp as epoch seconds (0 for the deliberately bad ones)."""
+    try:
+        return datetime.fromisoformat(record["timestamp"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+
+
+def live_stream(records: list[dict], rate: float) -> list[dict]:
+    """The records in event-time order, re-stamped as a live feed at `rate` records/s ending
+    now (the generated feed packs a day into a few seconds: concurrent requests would then
+    reorder event time by hours and the monitor would rightly skip most rows as late)."""
+    ordered = sorted(records, key=event_time)
+    start = datetime.now(UTC) - timedelta(seconds=len(ordered) / rate)
+    return [{**r, "timestamp": (start + timedelta(seconds=i / rate)).isoformat()}
+            if event_time(r) > 0 else r for i, r in enumerate(ordered)]
+
+
+def with_probes(records: list[dict]) -> tuple[list[list[dict]], dict[str, int]]:
+    """Chunks of records; every fifth chunk also carries a probe: a product whose price jumps
+    20% one minute (event time) after its first price. Returns chunks, probe -> chunk."""
+    chunks, probes = [], {}
+    for n, start in enumerate(range(0, len(records), CHUNK)):
+        chunk = list(records[start:start + CHUNK])
+        anchor = next((r for r in reversed(chunk) if event_time(r) > 0
+                       and r.get("region") in ("west", "midwest", "northeast", "south")), None)
+        if n % 5 == 0 and anchor is not None:
+            product = f"probe-{n}"
+            jump_ts = datetime.fromisoformat(anchor["timestamp"]).astimezone(UTC)
+            for i, (ts, price) in enumerate(((jump_ts - timedelta(minutes=1), 10.0),
+                                             (jump_ts, 12.0))):
+                chunk.append({**anchor, "record_id": f"{product}-{i}", "product_id": product,
+                              "sku": f"SKU-{product}", "price": price, "cost": 1.0,
+                              "margin": None, "revenue": None, "competitor_prices": None,
+                              "timestamp": ts.isoformat()})
+            probes[product] = n
+        chunks.append(chunk)
+    return chunks, probes
+
+
+def valid_batches(records: list[dict]) -> list[pa.Table]:
+    pipeline = IngestPipeline(Reference.load(), load_config("ingest", IngestConfig))
+    return [monitor_rows(pipeline.process(records[i:i + CHUNK], datetime.now(UTC)).valid)
+            for i in range(0, len(records), CHUNK)]
+
+
+def core_rate(batches: list[pa.Table]) -> float:
+    monitor = Monitor(load_config("monitor", MonitorConfig))
+    started = time.perf_counter()
+    for batch in batches:
+        monitor.process(batch)
+    return sum(b.num_rows for b in batches) / (time.perf_counter() - started)
+
+
+def bench_settings(work: Path, redis_url: str, stream: str) -> Settings:
+    configs = work / "configs"
+    shutil.copytree(REPO_ROOT / "configs", configs)
+    alerts = yaml.safe_load((configs / "alerts.yaml").read_text())
+    alerts["redis_stream"]["key"] = stream
+    (configs / "alerts.yaml").write_text(yaml.safe_dump(alerts))
+    return Settings(lake_uri=str(work / "lake"), redis_url=redis_url, configs_dir=configs,
+                    namespace=f"bench-monitor-{uuid.uuid4().hex[:6]}")
+
+
+def actor_rate(settings: Settings, batches: list[pa.Table]) -> float:
+    import ray
+
+    from actors.price_monitor import PriceMonitor
+
+    monitor = PriceMonitor.options(namespace=settings.namespace).remote(settings)
+    ray.get(monitor.stats.remote())
+    refs = [ray.put(batch) for batch in batches]
+    started = time.perf_counter()
+    ray.get([monitor.observe.remote(uuid.uuid4().hex, ref) for ref in refs])
+    elapsed = time.perf_counter() - started
+    ray.get(monitor.flush_alerts.remote(60))
+    ray.kill(monitor)
+    return sum(b.num_rows for b in batches) / elapsed
+
+
+class StreamWatcher(threading.Thread):
+    """Notes when each probe's alert enters the stream (monotonic clock)."""
+
+    def __init__(self, client: redis.Redis, stream: str) -> None:
+        super().__init__(daemon=True)
+        self.client, self.stream = client, stream
+        self.seen: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        after = "0-0"
+        while not self.stop.is_set():
+            for entry_id, alert in follow_alerts(self.client, after, self.stream, block_ms=100,
+                                                 count=1000):
+                after = entry_id
+                if alert.product_id.startswith("probe-") and alert.kind == "price_move":
+                    self.seen.setdefault(alert.product_id, time.monotonic())
+
+
+def full_path(settings: Settings, chunks: list[list[dict]], probes: dict[str, int],
+              rate: float, concurrency: int) -> tuple[float, list[float], int]:
+    """Offer `rate` records/s; (achieved records/s, probe delays in ms, probes missing)."""
+    import ray
+    from ray import serve
+
+    from actors.price_monitor import ensure_price_monitor
+    from serve_apps.ingest import IngestAPI
+
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    monitor = ensure_price_monitor(settings)
+    serve.run(IngestAPI.options(num_replicas=2).bind(settings), name="ingest",
+              route_prefix="/api/ingest")
+    url = f"http://127.0.0.1:{port}/api/ingest/price-points"
+    client = redis.Redis.from_url(settings.redis_url)
+    watcher = StreamWatcher(client, load_config(
+        "alerts", AlertsConfig, settings.configs_dir).redis_stream.key)
+    watcher.start()
+    acked: dict[int, float] = {}
+    bodies = [json.dumps(chunk).encode() for chunk in chunks]
+
+    async def send() -> None:
+        gate = asyncio.Semaphore(concurrency)
+        interval = CHUNK / rate
+        async with httpx.AsyncClient(timeout=300) as http:
+            async def post(n: int, body: bytes) -> None:
+                async with gate:
+                    response = await http.post(
+                        url, content=body, headers={"content-type": "application/json"})
+                    response.raise_for_status()
+                    acked[n] = time.monotonic()
+            tasks = []
+            t0 = time.monotonic()
+            for n, body in enumerate(bodies):
+                await asyncio.sleep(max(0.0, t0 + n * interval - time.monotonic()))
+                tasks.append(asyncio.create_task(post(n, body)))
+            await asyncio.gather(*tasks)
+
+    try:
+        started = time.perf_counter()
+        asyncio.run(send())
+        elapsed = time.perf_counter() - started
+        deadline = time.monotonic() + 30
+        while len(watcher.seen) < len(probes) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        watcher.stop.set()
+        watcher.join()
+        delays = [max(0.0, watcher.seen[p] - acked[n]) * 1000 for p, n in probes.items()
+                  if p in watcher.seen]
+        ray.kill(monitor)
+        return sum(len(c) for c in chunks) / elapsed, delays, len(probes) - len(delays)
+    finally:
+        serve.shutdown()
+
+
+def percentile(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="60k records, about a minute")
+    parser.add_argument("--records", type=int, default=None)
+    parser.add_argument("--rate", type=float, default=20_000, help="records/s offered")
+    args = parser.parse_args()
+    n = args.records or (60_000 if args.quick else 300_000)
+    import ray
+
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    if not redis_answers(redis_url):
+        raise SystemExit(f"no Redis at {redis_url} (set REDIS_URL)")
+    with console.status(f"generating {n:,} records"):
+        records = live_stream(generate(n), args.rate)
+        chunks, probes = with_probes(records)
+        batches = valid_batches(records)
+    work = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
+    stream = f"bench:{uuid.uuid4().hex}:alerts"
+    settings = bench_settings(work, redis_url, stream)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR", runtime_env={"env_vars": settings.as_env()})
+    client = redis.Redis.from_url(redis_url)
+    try:
+        with console.status("(a) Monitor.process in this process"):
+            core = core_rate(batches)
+        with console.status("(b) PriceMonitor actor, flooded"):
+            flood = actor_rate(bench_settings(work / "flood", redis_url, f"{stream}:flood"),
+                               batches)
+        with console.status(f"(c) HTTP -> ingest -> monitor -> stream at {args.rate:,.0f}/s"):
+            achieved, delays, missing = full_path(settings, chunks, probes, args.rate, 8)
+    finally:
+        ray.shutdown()
+        keys = [*client.scan_iter(match=f"{stream}*"),
+                *client.scan_iter(match="dynaprice:bench-monitor-*")]
+        if keys:
+            client.delete(*keys)
+        shutil.rmtree(work, ignore_errors=True)
+    p50, p95 = percentile(delays, 50), percentile(delays, 95)
+    table = Table(title=f"price monitor over {n:,} records ({sum(b.num_rows for b in batches):,}"
+                        " valid)")
+    for column in ("measure", "value"):
+        table.add_column(column, justify="right")
+    table.add_row("(a) rules alone, records/s", f"{core:,.0f}")
+    table.add_row("(b) PriceMonitor actor, records/s", f"{flood:,.0f}")
+    table.add_row("(b) / (a)", f"{flood / core:.2f}")
+    table.add_row("(c) offered records/s", f"{args.rate:,.0f}")
+    table.add_row("(c) achieved ingest records/s", f"{achieved:,.0f}")
+    table.add_row("(c) probes alerted / sent", f"{len(delays)} / {len(probes)}")
+    table.add_row("(c) ack -> alert in feed p50 ms", f"{p50:,.0f}")
+    table.add_row("(c) ack -> alert in feed p95 ms", f"{p95:,.0f}")
+    console.print(table)
+    if missing:
+        console.print(f"[red]{missing} probes never alerted[/]")
+    print(json.dumps({
+        "monitor_records_per_s": round(flood), "alert_delay_p50_ms": round(p50, 1),
+        "alert_delay_p95_ms": round(p95, 1), "core_records_per_s": round(core),
+        "offered_records_per_s": round(args.rate), "achieved_records_per_s": round(achieved),
+        "probes": len(probes), "probes_missing": missing,
+    }))
+
+
+if __name__ == "__main__":
+    main()
