@@ -51,7 +51,11 @@ def score_frame(
     tracker: FaceTracker,
     thresholds: QualityThresholds = DEFAULT_QUALITY,
 ) -> FrameMetrics:
-    """Gate, score and track one frame; a rejected frame carries its reason and no counts."""
+    """Gate, score and track one frame; a rejected frame carries its reason and no counts.
+
+    Faces are tracked before demographics, so age and gender are estimated once per track
+    (see `FaceTracker.update`) rather than for every face in every frame.
+    """
     verdict = assess_quality(bgr, thresholds)
     if not verdict.ok:
         return FrameMetrics(
@@ -61,7 +65,9 @@ def score_frame(
             sharpness=verdict.sharpness,
             brightness=verdict.brightness,
         )
-    tracked = tracker.update(scorer.score(bgr), ts)
+    tracked = tracker.update(
+        scorer.detect(bgr), ts, describe=lambda faces: scorer.describe(bgr, faces)
+    )
     observations = [t.observation for t in tracked]
     dwell = [t.dwell_s for t in tracked]
     return FrameMetrics(

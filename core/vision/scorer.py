@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 import cv2
@@ -17,7 +17,7 @@ from core.vision.demographics import (
     age_band_of,
     estimate_demographics,
 )
-from core.vision.faces import DETECT_MAX_SIDE, detect_faces
+from core.vision.faces import DETECT_MAX_SIDE, FaceDetection, detect_faces
 
 ScorerBackend = Literal["local", "rekognition"]
 MAX_AGE_RANGE_SPAN = 20.0
@@ -25,7 +25,11 @@ MAX_AGE_RANGE_SPAN = 20.0
 
 @dataclass(frozen=True, slots=True)
 class FaceObservation:
-    """Everything scored about one face in one frame: numbers, never pixels."""
+    """Everything scored about one face in one frame: numbers, never pixels.
+
+    `described` is False while age band and gender have not been estimated (they read
+    unknown until then); `landmarks` are the detector's five points when it gives them.
+    """
 
     box: tuple[float, float, float, float]
     detection_score: float
@@ -39,12 +43,26 @@ class FaceObservation:
     gender: Gender
     gender_confidence: float
     emotion: str | None = None
+    described: bool = True
+    landmarks: tuple[tuple[float, float], ...] = ()
 
 
 class FaceScorer(Protocol):
-    """Scores every face in a BGR frame."""
+    """Scores the faces in a BGR frame in two steps, so demographics can be run per track."""
 
-    def score(self, frame: np.ndarray) -> list[FaceObservation]: ...
+    def detect(self, frame: np.ndarray) -> list[FaceObservation]:
+        """Boxes, pose and attention; demographics too when the backend gives them anyway."""
+        ...
+
+    def describe(
+        self, frame: np.ndarray, faces: Sequence[FaceObservation]
+    ) -> list[FaceObservation]:
+        """The same faces with age band and gender estimated."""
+        ...
+
+    def score(self, frame: np.ndarray) -> list[FaceObservation]:
+        """Everything about every face: `describe` after `detect`."""
+        ...
 
 
 class LocalFaceScorer:
@@ -54,14 +72,11 @@ class LocalFaceScorer:
         self.max_side = max_side
         self.demographics = demographics
 
-    def score(self, frame: np.ndarray) -> list[FaceObservation]:
-        faces = detect_faces(frame, max_side=self.max_side)
-        people = estimate_demographics(frame, faces) if self.demographics else None
+    def detect(self, frame: np.ndarray) -> list[FaceObservation]:
         observations = []
-        for index, face in enumerate(faces):
+        for face in detect_faces(frame, max_side=self.max_side):
             pose = head_pose(face.landmarks)
             attention = assess_attention(pose, face.interocular_px)
-            person = people[index] if people is not None else None
             observations.append(
                 FaceObservation(
                     box=face.box,
@@ -72,12 +87,34 @@ class LocalFaceScorer:
                     looking=attention.looking,
                     attention_confidence=attention.confidence,
                     confidence_band=attention.band,
-                    age_band=person.age_band if person else AgeBand.UNKNOWN,
-                    gender=person.gender if person else Gender.UNKNOWN,
-                    gender_confidence=person.gender_confidence if person else 0.0,
+                    age_band=AgeBand.UNKNOWN,
+                    gender=Gender.UNKNOWN,
+                    gender_confidence=0.0,
+                    described=False,
+                    landmarks=face.landmarks,
                 )
             )
         return observations
+
+    def describe(
+        self, frame: np.ndarray, faces: Sequence[FaceObservation]
+    ) -> list[FaceObservation]:
+        if not self.demographics:
+            return list(faces)
+        detections = [FaceDetection(f.box, f.detection_score, f.landmarks) for f in faces]
+        return [
+            replace(
+                face,
+                age_band=person.age_band,
+                gender=person.gender,
+                gender_confidence=person.gender_confidence,
+                described=True,
+            )
+            for face, person in zip(faces, estimate_demographics(frame, detections), strict=True)
+        ]
+
+    def score(self, frame: np.ndarray) -> list[FaceObservation]:
+        return self.describe(frame, self.detect(frame))
 
 
 def parse_rekognition_faces(
@@ -144,12 +181,20 @@ class RekognitionScorer:
         self.client = client
         self.jpeg_quality = jpeg_quality
 
-    def score(self, frame: np.ndarray) -> list[FaceObservation]:
+    def detect(self, frame: np.ndarray) -> list[FaceObservation]:
         encoded, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         if not encoded:
             return []
         response = self.client.detect_faces(Image={"Bytes": jpeg.tobytes()}, Attributes=["ALL"])
         return parse_rekognition_faces(response, frame.shape[1], frame.shape[0])
+
+    def describe(
+        self, frame: np.ndarray, faces: Sequence[FaceObservation]
+    ) -> list[FaceObservation]:
+        return list(faces)
+
+    def score(self, frame: np.ndarray) -> list[FaceObservation]:
+        return self.detect(frame)
 
 
 def make_scorer(backend: ScorerBackend = "local", **options: Any) -> FaceScorer:

@@ -6,21 +6,31 @@ that moved a little between a burst's frames, or a person standing still between
 keeps its track. A track that is not seen for `max_gap_s` is closed and its dwell time
 (first to last seen) is kept in the totals. `ENGAGED_STREAK` or more consecutive frames
 seen looking make a track engaged for the rest of its life.
+
+Demographics are estimated once per track, not per frame: `update` asks for them when a
+track is new, every `REDESCRIBE_EVERY` frames, or when the face has grown by
+`REDESCRIBE_GROWTH` (a person walking closer is read better); in between the track's
+last estimate is reused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from core.vision.demographics import AgeBand, Gender
 from core.vision.scorer import FaceObservation
 
 ENGAGED_STREAK = 3
 UNMATCHABLE = 1e6
+REDESCRIBE_EVERY = 10
+REDESCRIBE_GROWTH = 1.3
+
+Describe = Callable[[list[FaceObservation]], list[FaceObservation]]
 
 
 @dataclass(slots=True)
@@ -34,10 +44,39 @@ class Track:
     frames_seen: int = 1
     attentive_streak: int = 0
     engaged: bool = False
+    age_band: str | None = None
+    gender: str | None = None
+    gender_confidence: float = 0.0
+    described_width: float = 0.0
+    frames_since_described: int = 0
 
     @property
     def dwell_s(self) -> float:
         return self.last_seen - self.first_seen
+
+    def needs_description(self, face_width: float) -> bool:
+        return (
+            self.age_band is None
+            or self.frames_since_described >= REDESCRIBE_EVERY
+            or face_width >= REDESCRIBE_GROWTH * self.described_width
+        )
+
+    def remember(self, observation: FaceObservation) -> None:
+        self.age_band = str(observation.age_band)
+        self.gender = str(observation.gender)
+        self.gender_confidence = observation.gender_confidence
+        self.described_width = observation.box[2]
+        self.frames_since_described = 0
+
+    def described(self, observation: FaceObservation) -> FaceObservation:
+        """The observation with this track's remembered demographics."""
+        return replace(
+            observation,
+            age_band=AgeBand(self.age_band),
+            gender=Gender(self.gender),
+            gender_confidence=self.gender_confidence,
+            described=True,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +124,17 @@ class FaceTracker:
         self.closed_dwell_s = 0.0
         self.engaged_total = 0
 
-    def update(self, observations: Sequence[FaceObservation], ts: float) -> list[TrackedFace]:
-        """Assign this frame's faces to tracks (opening new ones) and close stale tracks."""
+    def update(
+        self,
+        observations: Sequence[FaceObservation],
+        ts: float,
+        describe: Describe | None = None,
+    ) -> list[TrackedFace]:
+        """Assign this frame's faces to tracks (opening new ones) and close stale tracks.
+
+        With `describe`, faces without demographics get their track's, and `describe` is
+        called once, on the faces whose track has none or an outdated estimate.
+        """
         self._close_stale(ts)
         assigned: dict[int, Track] = {}
         if self.tracks and observations:
@@ -103,13 +151,18 @@ class FaceTracker:
         for track in self.tracks:
             if track.track_id not in matched_ids:
                 track.attentive_streak = 0
-        tracked = []
+        tracks = []
         for index, observation in enumerate(observations):
             track = assigned.get(index)
             if track is None:
                 track = Track(self.next_id, observation.box, ts, ts, frames_seen=0)
                 self.next_id += 1
                 self.tracks.append(track)
+            tracks.append(track)
+        if describe is not None:
+            observations = self._describe(observations, tracks, describe)
+        tracked = []
+        for track, observation in zip(tracks, observations, strict=True):
             track.box = observation.box
             track.last_seen = ts
             track.frames_seen += 1
@@ -119,6 +172,28 @@ class FaceTracker:
                 self.engaged_total += 1
             tracked.append(TrackedFace(track.track_id, observation, track.dwell_s, track.engaged))
         return tracked
+
+    @staticmethod
+    def _describe(
+        observations: Sequence[FaceObservation], tracks: list[Track], describe: Describe
+    ) -> list[FaceObservation]:
+        stale = [
+            i
+            for i, (o, t) in enumerate(zip(observations, tracks, strict=True))
+            if not o.described and t.needs_description(o.box[2])
+        ]
+        described = describe([observations[i] for i in stale]) if stale else []
+        fresh = dict(zip(stale, described, strict=True))
+        result = []
+        for index, (observation, track) in enumerate(zip(observations, tracks, strict=True)):
+            observation = fresh.get(index, observation)
+            if observation.described:
+                track.remember(observation)
+            elif track.age_band is not None:
+                track.frames_since_described += 1
+                observation = track.described(observation)
+            result.append(observation)
+        return result
 
     def _close_stale(self, ts: float) -> None:
         stale = [t for t in self.tracks if ts - t.last_seen > self.max_gap_s]

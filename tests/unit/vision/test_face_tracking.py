@@ -102,3 +102,24 @@ def test_observation_fields_are_passed_through():
     observation = replace(face(0, 0), gender=Gender.MALE)
     (tracked,) = FaceTracker().update([observation], 0.0)
     assert tracked.observation is observation
+
+
+def test_demographics_are_estimated_once_per_track_and_refreshed_when_the_face_grows():
+    tracker, calls = FaceTracker(), []
+
+    def describe(faces):
+        calls.append(len(faces))
+        return [replace(f, age_band=AgeBand.AGE_35_44, described=True) for f in faces]
+
+    def undescribed(x, size=80.0):
+        return replace(face(x, 100, size), age_band=AgeBand.UNKNOWN, described=False)
+
+    first = tracker.update([undescribed(100), undescribed(600)], 0.0, describe=describe)
+    second = tracker.update([undescribed(105), undescribed(605)], 0.1, describe=describe)
+    grown = tracker.update([undescribed(110, 120.0), undescribed(610)], 0.2, describe=describe)
+    assert calls == [2, 1]
+    assert all(t.observation.age_band is AgeBand.AGE_35_44 for t in first + second + grown)
+    assert [t.track_id for t in second] == [t.track_id for t in first]
+    restored = FaceTracker.from_dict(tracker.to_dict())
+    (again,) = restored.update([undescribed(612)], 0.3, describe=describe)
+    assert calls == [2, 1] and again.observation.age_band is AgeBand.AGE_35_44
