@@ -4,12 +4,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import ray
-from ray import serve
 
 from actors.routing import ingestor_name
 from core.ingest.reference import Reference
 from core.settings import Settings
 from serve_apps.ingest import IngestAPI
+from tests.integration.serve_route import running_app
 
 
 def kill_ingestors(settings: Settings) -> None:
@@ -23,10 +23,8 @@ def kill_ingestors(settings: Settings) -> None:
 @contextmanager
 def running_ingest_app(settings: Settings, port: int) -> Iterator[str]:
     """Yield the app's base URL; remove the app and its actors afterwards."""
-    name = f"ingest-{settings.namespace}"
-    serve.run(IngestAPI.bind(settings), name=name, route_prefix=f"/{name}")
     try:
-        yield f"http://127.0.0.1:{port}/{name}"
+        with running_app(IngestAPI.bind(settings), f"ingest-{settings.namespace}", port) as url:
+            yield url
     finally:
-        serve.delete(name)
         kill_ingestors(settings)

@@ -3,18 +3,14 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ray import serve
-
 from core.settings import Settings
 from serve_apps.retail import RetailPricingAPI
+from tests.integration.serve_route import running_app
 
 
 @contextmanager
 def running_retail_app(settings: Settings, port: int) -> Iterator[str]:
     """Yield the app's base URL; remove the app afterwards."""
-    name = f"retail-{settings.namespace}"
-    serve.run(RetailPricingAPI.bind(settings), name=name, route_prefix=f"/{name}")
-    try:
-        yield f"http://127.0.0.1:{port}/{name}"
-    finally:
-        serve.delete(name)
+    with running_app(RetailPricingAPI.bind(settings), f"retail-{settings.namespace}",
+                     port) as url:
+        yield url
