@@ -1,6 +1,7 @@
 """Nightly retail features: Ray Data reads the price-point lake (pruned by date, region and
-column), each block is reduced to sufficient statistics with pyarrow inside `map_batches`,
-the small partials are merged on the driver, and a new feature version is written.
+column; files listed once on the driver, read in groups of ~32 MB), each group is reduced
+to sufficient statistics with pyarrow inside `map_batches`, the small partials are merged
+on the driver, and a new feature version is written.
 
     python -m data_jobs.price_features [--lake URI] [--start D --end D] [--regions a,b]
     dynaprice submit price_features -- --start 2025-01-01 --end 2025-03-31
@@ -13,9 +14,10 @@ from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import ray
 import typer
-from ray.data.datasource.partitioning import Partitioning
 from rich.console import Console
 from rich.table import Table
 
@@ -26,6 +28,9 @@ from core.retail.observations import LAKE_COLUMNS, in_window, observations, regi
 from core.settings import Settings
 
 console = Console()
+TASK_BYTES = 32 * 1024 * 1024  # Parquet bytes one task reads: some 600 thousand records
+_PARTITIONING = pads.partitioning(pa.schema([("region", pa.string()), ("date", pa.string())]),
+                                  flavor="hive")
 
 
 def _to_ipc(table: pa.Table) -> bytes:
@@ -49,6 +54,37 @@ def block_partials(block: pa.Table, zones: dict[str, str], start: date | None,
                      "payload": [_to_ipc(t) for t in partials.values()]})
 
 
+def group_partials(batch: pa.Table, fs: pafs.FileSystem, base_dir: str,
+                   zones: dict[str, str], start: date | None, end: date | None,
+                   as_of: date) -> pa.Table:
+    """Read one group of lake files (pruned columns) and reduce it with `block_partials`."""
+    paths = [path for group in batch["paths"].to_pylist() for path in group]
+    table = pads.dataset(paths, filesystem=fs, format="parquet", partitioning=_PARTITIONING,
+                         partition_base_dir=base_dir).to_table(columns=list(LAKE_COLUMNS))
+    return block_partials(table, zones, start, end, as_of)
+
+
+def file_groups(lake: Lake, partitions: list[dict[str, str]],
+                task_bytes: int = TASK_BYTES) -> list[list[str]]:
+    """The Parquet files of `partitions` (one listing), in runs of about `task_bytes`."""
+    folders = {lake.path(PRICE_POINTS, f"region={p['region']}", f"date={p['date']}")
+               for p in partitions}
+    infos = sorted((info for info in lake.fs.get_file_info(
+        pafs.FileSelector(lake.path(PRICE_POINTS), recursive=True))
+        if info.type == pafs.FileType.File and info.base_name.endswith(".parquet")
+        and not info.base_name.startswith((".", "_"))
+        and info.path.rsplit("/", 1)[0] in folders), key=lambda info: info.path)
+    groups: list[list[str]] = [[]]
+    filled = 0
+    for info in infos:
+        if groups[-1] and filled + (info.size or 0) > task_bytes:
+            groups.append([])
+            filled = 0
+        groups[-1].append(info.path)
+        filled += info.size or 0
+    return groups
+
+
 def source_partitions(lake: Lake, start: date | None, end: date | None,
                       regions: list[str] | None) -> list[dict[str, str]]:
     """Lake partitions that can hold local days in [start, end]: UTC dates up to end + 1."""
@@ -67,15 +103,15 @@ def compute_features(lake: Lake, start: date | None = None, end: date | None = N
     if not partitions:
         raise typer.BadParameter("no price-point partitions in that window")
     as_of = end or date.fromisoformat(max(p["date"] for p in partitions))
-    paths = [lake.path(PRICE_POINTS, f"region={p['region']}", f"date={p['date']}")
-             for p in partitions]
-    dataset = ray.data.read_parquet(
-        paths, filesystem=lake.fs,
-        partitioning=Partitioning("hive", base_dir=lake.path(PRICE_POINTS)),
-    ).select_columns(list(LAKE_COLUMNS))
+    # Files listed once here and read by pyarrow in the tasks: Ray Data's read_parquet
+    # spent most of the job listing (a task per folder) and fetching footers.
+    groups = file_groups(lake, partitions)
+    dataset = ray.data.from_items([{"paths": group} for group in groups],
+                                  override_num_blocks=len(groups))
     partials = dataset.map_batches(
-        block_partials, batch_format="pyarrow", batch_size=None, zero_copy_batch=True,
-        fn_kwargs={"zones": region_timezones(configs_dir), "start": start, "end": end,
+        group_partials, batch_format="pyarrow", batch_size=None,
+        fn_kwargs={"fs": lake.fs, "base_dir": lake.path(PRICE_POINTS),
+                   "zones": region_timezones(configs_dir), "start": start, "end": end,
                    "as_of": as_of})
     rows = partials.take_all()
     by_block: list[dict[str, pa.Table]] = [
