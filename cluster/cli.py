@@ -140,8 +140,13 @@ def up(
     if demo:
         from cluster.demo import run_nightly_jobs, seed_retail_history
 
+        from data_jobs.seed_audience import prepare_ads_demo
+        from tuning.audience_forecast import fit_demo_forecast
+
         seed_retail_history(settings, console)
         run_nightly_jobs(settings, address, console)
+        prepare_ads_demo(settings, console)
+        fit_demo_forecast(settings, console)
     dashboard = f"http://127.0.0.1:{DASHBOARD_PORT}"
     config = _deploy(settings, dashboard)
     routes = app_routes(config)
