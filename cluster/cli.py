@@ -139,7 +139,6 @@ def up(
     sources = ensure_stream_sources(settings, os.environ.get("KINESIS_STREAM"))
     if demo:
         from cluster.demo import run_nightly_jobs, seed_retail_history
-
         from data_jobs.seed_audience import prepare_ads_demo
         from tuning.audience_forecast import fit_demo_forecast
 
