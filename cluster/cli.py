@@ -131,13 +131,10 @@ def up(
     from actors.price_monitor import ensure_price_monitor
 
     ensure_price_monitor(settings)
-    from actors.camera_fleet import ensure_camera_fleet
-
-    cameras = ray_get_status(ensure_camera_fleet(settings, demo=demo))
     from actors.stream_sources import ensure_stream_sources
 
     sources = ensure_stream_sources(settings, os.environ.get("KINESIS_STREAM"))
-    if demo:
+    if demo:  # history first: the demo cameras start writing today's audience right away
         from cluster.demo import run_nightly_jobs, seed_retail_history
         from data_jobs.seed_audience import prepare_ads_demo
         from tuning.audience_forecast import fit_demo_forecast
@@ -146,6 +143,9 @@ def up(
         run_nightly_jobs(settings, address, console)
         prepare_ads_demo(settings, console)
         fit_demo_forecast(settings, console)
+    from actors.camera_fleet import ensure_camera_fleet
+
+    cameras = ray_get_status(ensure_camera_fleet(settings, demo=demo))
     dashboard = f"http://127.0.0.1:{DASHBOARD_PORT}"
     config = _deploy(settings, dashboard)
     routes = app_routes(config)

@@ -1,4 +1,5 @@
-"""The `retail` application at /api/retail: price alerts (paged and live) for pricing teams."""
+"""The `retail` application at /api/retail: price recommendations, analysis, what-if scenarios,
+price queries and price alerts (paged and live) for pricing teams."""
 
 import asyncio
 import re
@@ -8,9 +9,11 @@ from typing import Annotated, Any
 
 import redis
 from fastapi import FastAPI, Header, Query, Request
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from ray import serve
+from ray.serve.handle import DeploymentHandle
 
 from core.alerts import (
     Alert,
@@ -27,6 +30,7 @@ from core.config_files import load_config
 from core.settings import Settings
 from serve_apps.errors import ApiError, install_error_handlers
 from serve_apps.protection import Protection
+from serve_apps.retail_pricing import DemandModel, PricingRoutes, include_pricing_routes
 
 STREAM_ID = re.compile(r"^\d{1,19}-\d{1,19}$")
 LIVE_BLOCK_MS = 1000
@@ -35,10 +39,13 @@ MAX_LIVE_CLIENTS = 64  # per replica: each holds one thread in a blocking XREAD
 
 app = FastAPI(
     title="dynaprice retail",
-    description="Retail pricing: price alerts from the live price-point stream. "
+    description="Retail pricing: recommendations under business rules, analysis, what-if "
+                "scenarios, price queries and alerts from the live price-point stream. "
                 "Send an API key in `X-API-Key` (see configs/api_keys.yaml).",
 )
 install_error_handlers(app)
+include_pricing_routes(app)
+app.add_middleware(GZipMiddleware, minimum_size=1000)
 AnyRetailRole = Annotated[Principal, Protection.require(*RETAIL_ROLES)]
 
 
@@ -64,12 +71,14 @@ def _stream_id(value: str | None, name: str) -> str | None:
 
 @serve.deployment(max_ongoing_requests=MAX_LIVE_CLIENTS + 64)
 @serve.ingress(app)
-class RetailPricingAPI:
-    def __init__(self, settings: Settings | None = None) -> None:
+class RetailPricingAPI(PricingRoutes):
+    def __init__(self, settings: Settings | None = None,
+                 demand_model: DeploymentHandle | None = None) -> None:
         self.settings = settings or Settings.from_env()
         if not self.settings.redis_url:
             raise ValueError("the retail app needs REDIS_URL (alert feed, limits, cache)")
         self.protection = Protection(self.settings, "retail")
+        self.setup_pricing(self.settings, demand_model)
         self.redis = redis.Redis.from_url(self.settings.redis_url)
         self.alert_stream = load_config(
             "alerts", AlertsConfig, self.settings.configs_dir).redis_stream.key
@@ -125,4 +134,4 @@ class RetailPricingAPI:
 
 def build_app(args: dict[str, str] | None = None) -> serve.Application:
     """Application builder named by cluster/cluster.yaml (settings come from the env)."""
-    return RetailPricingAPI.bind()
+    return RetailPricingAPI.bind(demand_model=DemandModel.bind())

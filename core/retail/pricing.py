@@ -283,6 +283,8 @@ def decide(plan: Plan, quantiles: tuple[np.ndarray, np.ndarray, np.ndarray] | No
     model's P10/P50/P90 units at each candidate (rows of the modelled items only; None when
     nothing is modelled)."""
     n, k = plan.prices.shape
+    if n == 0:
+        return []
     q = tuple(np.zeros((n, k)) for _ in range(3))
     if quantiles is not None and plan.modelled.any():
         for full, part in zip(q, quantiles, strict=True):

@@ -1,0 +1,518 @@
+"""Price recommendations, batch, analysis, what-if scenarios, current prices, aggregations
+and search for the `retail` app, as a mixin of its FastAPI ingress, plus the `DemandModel`
+deployment that scores candidate prices.
+
+Wiring (serve_apps/retail.py):
+
+    class RetailPricingAPI(PricingRoutes):
+        def __init__(self, settings=None, demand_model: DeploymentHandle | None = None):
+            ...                                            # self.settings, self.protection
+            self.setup_pricing(self.settings, demand_model)  # sets self.pricing, self.demand_model
+    include_pricing_routes(app)                           # before @serve.ingress(app) runs
+    build_app: RetailPricingAPI.bind(demand_model=DemandModel.bind())
+
+The ingress must set `self.protection` (serve_apps.protection.Protection) before calling
+`setup_pricing`. `setup_pricing` loads the catalog (lake positions + the model's features),
+starts a thread following `price-updated` events (cache invalidation, current prices) and a
+thread picking up newly promoted model versions.
+"""
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+import numpy as np
+import pyarrow as pa
+import redis
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from ray.util import metrics
+
+from core.api_keys import RETAIL_ROLES, Principal
+from core.cache import MISS, Cache, product_location_tag
+from core.config_files import load_config
+from core.events import PRICE_UPDATED_CHANNEL, decode_price_updated
+from core.ingest.reference import LocationsConfig
+from core.lake import Lake
+from core.redis_guard import RedisDown
+from core.retail.analysis import product_analysis
+from core.retail.demand_model import DemandModel as FittedDemandModel
+from core.retail.feature_store import FeatureStore
+from core.retail.pricing import Objective, Recommendation, Versions, decide
+from core.retail.pricing_catalog import PricingCatalog, UnknownItem
+from core.retail.queries import AggregateQuery, CurrentPrices, LakeQueries
+from core.retail.registry import ModelRegistry
+from core.retail.rules import PricingRulesConfig
+from core.retail.scenarios import Scenario, scenario_inputs, scenario_results
+from core.retail.search import Kind, SearchIndex
+from core.settings import Settings
+from serve_apps.errors import ApiError
+from serve_apps.protection import Protection
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer (serve_apps.errors): a code and what went wrong."""
+
+    error: str
+    detail: Any
+
+
+router = APIRouter(responses={status: {"model": ErrorBody} for status in (
+    401, 403, 404, 409, 413, 422, 429, 503)})
+MAX_BATCH = 1000
+CACHE_TTL_S = 300
+Managers = Annotated[Principal, Protection.require("pricing-manager", "admin")]
+AnyRole = Annotated[Principal, Protection.require(*RETAIL_ROLES)]
+ProductId = Annotated[str, Path(min_length=1, max_length=64)]
+_cache_requests = metrics.Counter(
+    "dynaprice_retail_cache_requests", "Retail pricing cache lookups by result",
+    tag_keys=("result",))
+
+
+class RuleOverrides(BaseModel):
+    """Rules of this request on top of the configured (per-category) ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_margin: float | None = Field(None, ge=0, lt=1)
+    max_discount: float | None = Field(None, ge=0, lt=1)
+    max_premium: float | None = Field(None, ge=0, le=5)
+    competitor_band: float | None = Field(None, ge=0, lt=1)
+    price_endings: list[float] | None = Field(None, max_length=10,
+                                              description="cents, e.g. 0.99")
+
+    def as_override(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class RecommendQuery(RuleOverrides):
+    target_date: date | None = Field(None, description="default: today (UTC)")
+    objective: Objective = "revenue"
+
+
+class PairItem(BaseModel):
+    product_id: str = Field(min_length=1, max_length=64)
+    location_id: str = Field(min_length=1, max_length=64)
+
+
+class BatchRequest(BaseModel):
+    items: list[PairItem] = Field(description=f"at most {MAX_BATCH} pairs (413 beyond)")
+    target_date: date | None = None
+    objective: Objective = "revenue"
+    rules: RuleOverrides = RuleOverrides()
+
+
+class BatchAnswer(BaseModel):
+    count: int
+    results: list[Recommendation]
+    not_found: list[PairItem]
+
+
+class ScenarioQuery(Scenario):
+    product_id: str = Field(min_length=1, max_length=64)
+    location_id: str | None = Field(None, min_length=1, max_length=64,
+                                    description="default: every location of the product")
+    target_date: date | None = None
+
+
+class SearchQuery(BaseModel):
+    q: str = Field(min_length=1, max_length=100)
+    kind: Kind | None = None
+    limit: int = Field(10, ge=1, le=100)
+
+
+class CurrentQuery(BaseModel):
+    region: str | None = Field(None, max_length=64)
+    city: str | None = Field(None, max_length=64)
+    category: str | None = Field(None, max_length=64)
+    location_id: str | None = Field(None, max_length=64)
+    product_id: str | None = Field(None, max_length=64)
+    limit: int = Field(1000, ge=1, le=10_000)
+    offset: int = Field(0, ge=0)
+
+
+def include_pricing_routes(app: FastAPI) -> None:
+    """Add the pricing routes to `app` itself (call before `@serve.ingress(app)`). Not
+    `app.include_router(router)`: FastAPI >= 0.137 keeps included routes on the shared
+    router, and Serve's class-based-view rewrite then misses them in the replica (requests
+    answer 422 "self: field required")."""
+    app.router.routes.extend(router.routes)
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(422, "invalid_parameters", [{"field": field, "message": message}])
+
+
+def _day(value: date | None) -> np.datetime64:
+    return np.datetime64(value or datetime.now(UTC).date(), "D")
+
+
+def _json(content: Any, response: Response, **headers: str) -> JSONResponse:
+    """`content` as JSON, keeping the headers dependencies set (RateLimit-*)."""
+    return JSONResponse(content, headers={**dict(response.headers), **headers})
+
+
+class PricingState:
+    """One per ingress replica: catalog, search index, cache, current prices, versions."""
+
+    def __init__(self, settings: Settings, protection: Protection,
+                 demand_model: DeploymentHandle | None, refresh_s: float) -> None:
+        self.settings = settings
+        self.lake = Lake.open(settings.lake_uri, settings.aws_endpoint_url)
+        self.queries = LakeQueries(self.lake)
+        self.rules = PricingRulesConfig.load(settings.configs_dir)
+        self.demand_model = demand_model
+        self.cache = Cache(protection.guard, namespace="retail-pricing", ttl_s=CACHE_TTL_S)
+        self.aggregate_cache = Cache(protection.guard, namespace="retail-aggregate",
+                                     ttl_s=CACHE_TTL_S)
+        regions = load_config("locations", LocationsConfig, settings.configs_dir).regions
+        self.current = CurrentPrices(protection.guard, sorted(regions))
+        self.refresh_s = refresh_s
+        self.features: pa.Table | None = None
+        self.stores: pa.Table | None = None
+        self.catalog = self._catalog(self.queries.positions(), self._model_info())
+        self.search_index = SearchIndex.from_positions(self.catalog.positions)
+        self.current.seed(self.catalog.positions)
+        self._stop = threading.Event()
+        for target in (self._follow_events, self._follow_versions):
+            threading.Thread(target=target, daemon=True, name=target.__name__).start()
+
+    def _model_info(self) -> dict[str, Any]:
+        """The production model's version and feature version, from the registry (the
+        DemandModel deployment follows the same pointer; answers name the one it used)."""
+        registry = ModelRegistry(self.lake, "demand")
+        version = registry.production() if self.demand_model is not None else None
+        card = (registry.card(version) or {}) if version else {}
+        return {"version": version, "feature_version": card.get("feature_version")}
+
+    def _catalog(self, positions: pa.Table, info: dict[str, Any]) -> PricingCatalog:
+        feature_version = info.get("feature_version")
+        features = stores = None
+        if feature_version:
+            store = FeatureStore(self.lake)
+            features = store.read(feature_version)
+            stores = store.read(feature_version, "stores")
+        self.features, self.stores = features, stores
+        return PricingCatalog.build(positions, features, self.rules,
+                                    Versions(info.get("version"), feature_version))
+
+    def _follow_versions(self) -> None:
+        """Rebuild the catalog when the model serves a new version (and every 5 minutes)."""
+        rebuilt = time.monotonic()
+        while not self._stop.wait(self.refresh_s):
+            try:
+                info = self._model_info()
+                stale = time.monotonic() - rebuilt > CACHE_TTL_S
+                if info.get("version") != self.catalog.versions.model or stale:
+                    positions = self.queries.positions() if stale else self.catalog.positions
+                    self.catalog = self._catalog(positions, info)
+                    if stale:
+                        self.search_index = SearchIndex.from_positions(positions)
+                    rebuilt = time.monotonic()
+            except Exception:  # keep following; the next round retries
+                log.exception("refreshing the pricing catalog failed")
+
+    def _follow_events(self) -> None:
+        """Each `price-updated` event: drop cached answers of its product-locations, keep the
+        current prices (Redis and the catalog)."""
+        while not self._stop.is_set():
+            try:
+                client = redis.Redis.from_url(self.settings.redis_url)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(PRICE_UPDATED_CHANNEL)
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self.on_price_updates(decode_price_updated(message["data"])["updates"])
+            except (redis.RedisError, OSError):
+                self._stop.wait(2.0)
+            except Exception:
+                log.exception("a price-updated event could not be applied")
+
+    def on_price_updates(self, updates: list[dict[str, Any]]) -> None:
+        self.cache.invalidate(*(product_location_tag(u["product_id"], u["location_id"])
+                                for u in updates))
+        self.current.apply(updates)
+        self.catalog = self.catalog.with_prices(updates)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def recommend(self, pairs: list[tuple[str, str]], day: np.datetime64,
+                        objective: Objective, override: dict[str, Any]
+                        ) -> tuple[list[dict], list[int]]:
+        """Recommendations of the known pairs (one model call) and the unknown positions."""
+        catalog = self.catalog
+        have_model = catalog.versions.model is not None and self.demand_model is not None
+        try:
+            plan, missing = catalog.plan(pairs, day, objective, override, have_model)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_parameters", _rule_errors(exc)) from exc
+        versions = catalog.versions
+        quantiles = None
+        if have_model and plan.modelled.any():
+            version, *quantiles = await self.demand_model.score.remote(plan.rows,
+                                                                       plan.model_prices)
+            if version is None:  # the model went away: rules only
+                plan, _ = catalog.plan(pairs, day, objective, override, False)
+                quantiles = None
+            versions = Versions(version, versions.features)
+        return decide(plan, quantiles, versions), missing
+
+
+def _rule_errors(exc: ValueError) -> list[dict[str, str]]:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                for e in errors()]
+    return [{"field": "rules", "message": str(exc)}]
+
+
+class PricingRoutes:
+    """Endpoints of the pricing service; needs `self.protection`, then `setup_pricing`."""
+
+    pricing: PricingState
+
+    def setup_pricing(self, settings: Settings, demand_model: DeploymentHandle | None,
+                      refresh_s: float = 5.0) -> None:
+        self.demand_model = demand_model
+        self.pricing = PricingState(settings, self.protection, demand_model, refresh_s)
+
+    def _check(self, product_id: str, location_id: str | None = None) -> None:
+        try:
+            self.pricing.catalog.check(product_id, location_id)
+        except UnknownItem as exc:
+            raise ApiError(404, "not_found", str(exc)) from exc
+
+    @router.get("/pricing/recommend/{product_id}/{location_id}", response_model=Recommendation,
+                summary="The optimal price of one product at one location, under the rules")
+    async def recommend(self, product_id: ProductId, location_id: ProductId,
+                        params: Annotated[RecommendQuery, Query()], response: Response,
+                        _: Managers) -> Any:
+        self._check(product_id, location_id)
+        state = self.pricing
+        key = state.cache.key(f"{product_id}:{location_id}",
+                              params.model_dump(mode="json") | {
+                                  "day": str(_day(params.target_date))},
+                              state.catalog.versions.model)
+        cached = state.cache.lookup(key)
+        _cache_requests.inc(tags={"result": "miss" if cached is MISS else "hit"})
+        if cached is not MISS:
+            return _json(cached, response, **{"X-Cache": "hit"})
+        override = params.model_dump(exclude_none=True,
+                                     exclude={"target_date", "objective"})
+        answers, _ = await state.recommend([(product_id, location_id)],
+                                           _day(params.target_date), params.objective, override)
+        if answers[0]["model_version"] == state.catalog.versions.model:  # not mid-swap
+            state.cache.store(key, answers[0],
+                              tags=[product_location_tag(product_id, location_id)])
+        return _json(answers[0], response, **{"X-Cache": "miss"})
+
+    @router.post("/pricing/batch-recommend", response_model=BatchAnswer,
+                 summary=f"Recommendations of up to {MAX_BATCH} product-locations at once",
+                 responses={413: {"description": f"more than {MAX_BATCH} items"}})
+    async def batch_recommend(self, request: Annotated[BatchRequest, Body()],
+                              response: Response, _: Managers) -> Any:
+        if len(request.items) > MAX_BATCH:
+            raise ApiError(413, "payload_too_large",
+                           f"{len(request.items)} items; at most {MAX_BATCH} per call")
+        pairs = [(i.product_id, i.location_id) for i in request.items]
+        answers, missing = await self.pricing.recommend(
+            pairs, _day(request.target_date), request.objective, request.rules.as_override())
+        return _json({"count": len(answers), "results": answers,
+                      "not_found": [request.items[i].model_dump() for i in missing]}, response)
+
+    @router.get("/pricing/analysis/{product_id}",
+                summary="Historical price performance of a product at each location")
+    async def analysis(self, product_id: ProductId, _: AnyRole) -> dict[str, Any]:
+        self._check(product_id)
+        state = self.pricing
+        if state.features is None:
+            return {"product_id": product_id, "feature_version": None, "locations": []}
+        locations = await asyncio.to_thread(product_analysis, product_id, state.features,
+                                            state.stores)
+        return {"product_id": product_id,
+                "feature_version": state.catalog.versions.features, "locations": locations}
+
+    @router.get("/pricing/scenarios",
+                summary="What-if: units, revenue and margin of a price change vs status quo")
+    async def scenarios(self, params: Annotated[ScenarioQuery, Query()],
+                        _: AnyRole) -> dict[str, Any]:
+        self._check(params.product_id, params.location_id)
+        state = self.pricing
+        catalog = state.catalog
+        if catalog.versions.model is None or state.demand_model is None:
+            raise ApiError(409, "no_model", "no production demand model yet: train one first")
+        locations = [params.location_id] if params.location_id else \
+            catalog.locations_of(params.product_id)
+        rows, _ = catalog.rows_of([(params.product_id, loc) for loc in locations])
+        contexts = catalog.contexts.take(pa.array(rows))
+        try:
+            model_input, prices, new = scenario_inputs(contexts, params,
+                                                       _day(params.target_date))
+        except ValueError as exc:
+            raise _invalid("price_change", str(exc)) from exc
+        version, _, p50, _ = await state.demand_model.score.remote(model_input, prices)
+        if version is None:
+            raise ApiError(409, "no_model", "no production demand model yet: train one first")
+        results = scenario_results(contexts, new, p50, catalog.rule_sets(rows, None))
+        return {"product_id": params.product_id, "model_version": version,
+                "scenario": params.model_dump(mode="json", exclude={"product_id"}),
+                "locations": results}
+
+    @router.get("/prices/current", summary="The latest price of each product-location")
+    async def current_prices(self, params: Annotated[CurrentQuery, Query()],
+                             _: AnyRole) -> dict[str, Any]:
+        state = self.pricing
+        filters = params.model_dump(exclude={"limit", "offset"})
+        try:
+            found = await asyncio.to_thread(state.current.query, **filters)
+            source = "price-updated events"
+        except RedisDown:
+            found = _positions_as_prices(state.catalog.positions, filters)
+            source = "lake snapshot (Redis unavailable)"
+        page = found[params.offset:params.offset + params.limit]
+        return {"count": len(found), "source": source, "prices": page}
+
+    @router.get("/prices/aggregate",
+                summary="Price statistics grouped by geography, category, time and season")
+    async def aggregate(self, params: Annotated[AggregateQuery, Query()], response: Response,
+                        _: AnyRole) -> Any:
+        state = self.pricing
+        key = state.aggregate_cache.key("aggregate", params.model_dump(mode="json"))
+        cached = state.aggregate_cache.lookup(key)
+        if cached is not MISS:
+            return _json(cached, response, **{"X-Cache": "hit"})
+        groups = await asyncio.to_thread(state.queries.aggregate, params)
+        answer = {"query": params.model_dump(mode="json"), "groups": groups}
+        state.aggregate_cache.store(key, answer)
+        return _json(answer, response, **{"X-Cache": "miss"})
+
+    @router.get("/search", summary="Typo-tolerant lookup of products and locations")
+    async def search(self, params: Annotated[SearchQuery, Query()],
+                     _: AnyRole) -> dict[str, Any]:
+        hits = self.pricing.search_index.search(params.q, params.limit, params.kind)
+        return {"query": params.q, "hits": [
+            {"kind": h.kind, "id": h.id, "score": h.score, "matched_field": h.matched_field,
+             **h.document} for h in hits]}
+
+    @router.get("/pricing/status", summary="Model and feature versions, cache hit rate")
+    async def pricing_status(self, _: AnyRole) -> dict[str, Any]:
+        state = self.pricing
+        stats = state.cache.stats
+        return {"model_version": state.catalog.versions.model,
+                "feature_version": state.catalog.versions.features,
+                "product_locations": state.catalog.contexts.num_rows,
+                "cache": {"hits": stats.hits, "misses": stats.misses,
+                          "hit_ratio": round(stats.hit_ratio, 4),
+                          "invalidated": stats.invalidated}}
+
+
+async def _serving_replica() -> Any:
+    return serve.get_replica_context().servable_object
+
+
+def _bind_self_to_the_replica() -> None:
+    """Give each route's `self` the replica as a dependency, in every process importing
+    this module, as Serve's class-based-view rewrite does for the ingress module (replicas
+    import this module by reference, so the rewrite done in the driver is not carried)."""
+    for route in router.routes:
+        signature = inspect.signature(route.endpoint)
+        first, *rest = signature.parameters.values()
+        route.endpoint.__signature__ = signature.replace(parameters=[
+            first.replace(default=Depends(_serving_replica)),
+            *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in rest)])
+
+
+_bind_self_to_the_replica()
+
+
+def _positions_as_prices(positions: pa.Table, filters: dict[str, Any]) -> list[dict]:
+    rows = [{"product_id": r["product_id"], "location_id": r["store_id"], "region": r["region"],
+             "city": r["city"], "category": r["category"], "price": r["price"],
+             "ts": r["ts"].isoformat()} for r in positions.to_pylist()]
+    return [r for r in rows if all(v is None or r[k] == v for k, v in filters.items())]
+
+
+@serve.deployment(max_ongoing_requests=128, user_config={"name": "demand", "version": None,
+                                                         "poll_s": 10.0})
+class DemandModel:
+    """The production demand model; concurrent requests are scored in one batch. A new
+    production version (polled, or pinned through user_config) is swapped in between
+    batches: requests in flight finish on the model they started with."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.lake = Lake.open(self.settings.lake_uri, self.settings.aws_endpoint_url)
+        self.config: dict[str, Any] = {"name": "demand", "version": None, "poll_s": 10.0}
+        self.loaded: tuple[str | None, str | None, FittedDemandModel | None] = (None, None, None)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._load()
+        threading.Thread(target=self._poll, daemon=True, name="model-poll").start()
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """{"name", "version" (None: follow production), "poll_s"}: load what it names."""
+        self.config = {**self.config, **user_config}
+        self._load()
+
+    def _load(self) -> None:
+        registry = ModelRegistry(self.lake, self.config["name"])
+        version = self.config.get("version") or registry.production()
+        with self._lock:
+            if version == self.loaded[0]:
+                return
+            if version is None:
+                self.loaded = (None, None, None)
+                return
+            card = registry.card(version) or {}
+            model = FittedDemandModel.load(registry, version)
+            self.loaded = (version, card.get("feature_version"), model)  # one swap
+        log.info("demand model %s loaded", version)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(float(self.config.get("poll_s") or 10.0)):
+            try:
+                self._load()
+            except Exception:
+                log.exception("loading the production demand model failed")
+
+    async def info(self) -> dict[str, Any]:
+        version, feature_version, _ = self.loaded
+        return {"version": version, "feature_version": feature_version}
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
+    async def score(self, rows: list[pa.Table], prices: list[np.ndarray]) -> list[tuple]:
+        """(version, P10, P50, P90 of units) per request; each request's prices are
+        [n rows, k candidates]; every request of the batch goes through one model call."""
+        version, _, model = self.loaded
+        if model is None:
+            return [(None, None, None, None)] * len(rows)
+        return await asyncio.to_thread(_score_together, model, version, rows, prices)
+
+
+def _score_together(model: FittedDemandModel, version: str, rows: list[pa.Table],
+                    prices: list[np.ndarray]) -> list[tuple]:
+    wide = [np.asarray(p, dtype=float).reshape(r.num_rows, -1) for r, p in zip(
+        rows, prices, strict=True)]
+    repeated = pa.concat_tables([
+        r.take(pa.array(np.repeat(np.arange(r.num_rows), w.shape[1])))
+        for r, w in zip(rows, wide, strict=True)])
+    flat = np.concatenate([np.nan_to_num(w, nan=1.0).reshape(-1) for w in wide])
+    p10, p50, p90 = model.predict_units(repeated, flat)
+    out, start = [], 0
+    for w in wide:
+        end = start + w.size
+        out.append((version, *(a[start:end].reshape(w.shape) for a in (p10, p50, p90))))
+        start = end
+    return out
+
