@@ -15,6 +15,8 @@ import pyarrow as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.config_files import describe_validation_error
+
 DEFAULT_RATECARD_PATH = Path(__file__).resolve().parents[2] / "configs" / "ratecard.yaml"
 HOURS_PER_DAY = 24
 
@@ -138,11 +140,7 @@ def parse_rate_card(raw: object, source: str = "rate card") -> RateCard:
     try:
         return RateCard.model_validate(raw)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc']) or '(top level)'}: {issue['msg']}"
-            for issue in error.errors()
-        )
-        raise RateCardError(f"{source}: {problems}") from error
+        raise RateCardError(f"{source}: {describe_validation_error(error)}") from error
 
 
 def _factor_lookup(

@@ -1,19 +1,18 @@
 """The ingest app over real HTTP: counts add up, DLQ keeps reasons, errors are JSON 4xx."""
 
 import dataclasses
-import shutil
 from datetime import date
 from pathlib import Path
 
 import httpx
 import pyarrow.compute as pc
 import pytest
-import yaml
 
 from core.ingest.records import DLQ_SCHEMA, LAKE_SCHEMA
 from core.lake import DEAD_LETTERS, PRICE_POINTS, Lake
 from core.market.feed import PriceFeed
 from core.market.simulator import Market, MarketSpec
+from tests.integration.edited_configs import edited_configs
 from tests.integration.ingest_app import running_ingest_app
 
 pytestmark = pytest.mark.slow
@@ -22,12 +21,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def small_configs(tmp_path: Path) -> Path:
     """The repo's configs with a 64 KiB body limit."""
-    configs = tmp_path / "configs"
-    shutil.copytree(Path(__file__).parents[2] / "configs", configs)
-    ingest = yaml.safe_load((configs / "ingest.yaml").read_text())
-    ingest["max_body_bytes"] = 64 * 1024
-    (configs / "ingest.yaml").write_text(yaml.safe_dump(ingest))
-    return configs
+    return edited_configs(tmp_path / "configs", "ingest",
+                          lambda ingest: ingest.update(max_body_bytes=64 * 1024))
 
 
 def test_feed_lands_in_lake_or_dlq(settings, serve_port):

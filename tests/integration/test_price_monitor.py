@@ -3,7 +3,6 @@ killed mid-stream it neither re-alerts nor misses a move."""
 
 import dataclasses
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,11 +13,11 @@ import boto3
 import httpx
 import pytest
 import ray
-import yaml
 
 from actors.price_monitor import ensure_price_monitor
 from core.alerts import Alert
 from core.settings import Settings
+from tests.integration.edited_configs import edited_configs
 from tests.integration.ingest_app import running_ingest_app
 from tests.integration.retail_app import running_retail_app
 
@@ -31,15 +30,15 @@ def monitored(settings: Settings, tmp_path: Path, moto_server: str,
               redis_client) -> Iterator[tuple[Settings, Any, str]]:
     """Settings whose alerts go to a stream of this test and to moto SNS (warning topic
     subscribed by an SQS queue); yields (settings, sqs client, queue url)."""
-    configs = tmp_path / "configs"
-    shutil.copytree(Path(__file__).parents[2] / "configs", configs)
     stream = f"test:{settings.namespace}:alerts"
     topic = f"{settings.namespace}-warning"
-    alerts = yaml.safe_load((configs / "alerts.yaml").read_text())
-    alerts["redis_stream"]["key"] = stream
-    alerts["sns"] = {"region_name": "us-east-1", "endpoint_url": moto_server,
-                     "topics": {"warning": topic}}
-    (configs / "alerts.yaml").write_text(yaml.safe_dump(alerts))
+
+    def route_alerts(alerts: dict[str, Any]) -> None:
+        alerts["redis_stream"]["key"] = stream
+        alerts["sns"] = {"region_name": "us-east-1", "endpoint_url": moto_server,
+                         "topics": {"warning": topic}}
+
+    configs = edited_configs(tmp_path / "configs", "alerts", route_alerts)
     sns = boto3.client("sns", region_name="us-east-1", endpoint_url=moto_server)
     sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_server)
     topic_arn = sns.create_topic(Name=topic)["TopicArn"]

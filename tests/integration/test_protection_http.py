@@ -1,14 +1,13 @@
 """Protection over real HTTP on Serve: 401, 403, 429 with headers, limits shared via Redis."""
 
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from ray import serve
 
 from core.api_keys import hash_key
+from tests.integration.edited_configs import edited_configs
 from tests.integration.protected_app import ProtectedAPI
 
 pytestmark = pytest.mark.slow
@@ -17,13 +16,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def limited_configs(tmp_path: Path) -> Path:
     """The repo's configs plus a pricing-manager key allowed 3 requests per hour."""
-    configs = tmp_path / "configs"
-    shutil.copytree(Path(__file__).parents[2] / "configs", configs)
-    keys = yaml.safe_load((configs / "api_keys.yaml").read_text())
-    keys["keys"].append({"name": "tiny", "sha256": hash_key("tiny-key"),
-                         "roles": ["pricing-manager"], "requests_per_hour": 3})
-    (configs / "api_keys.yaml").write_text(yaml.safe_dump(keys))
-    return configs
+    return edited_configs(tmp_path / "configs", "api_keys", lambda keys: keys["keys"].append(
+        {"name": "tiny", "sha256": hash_key("tiny-key"), "roles": ["pricing-manager"],
+         "requests_per_hour": 3}))
 
 
 def test_401_403_429(settings, serve_port, limited_configs, redis_client):

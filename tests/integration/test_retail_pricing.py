@@ -3,7 +3,6 @@ demand model: rules obeyed, cache hit then miss after a price-updated event, 429
 a promoted model picked up without restart, near-optimal revenue, schemathesis (no 5xx)."""
 
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +13,6 @@ import numpy as np
 import pytest
 import redis
 import schemathesis
-import yaml
 from hypothesis import HealthCheck, given, settings
 from ray import serve
 from schemathesis.checks import not_a_server_error, response_schema_conformance
@@ -34,6 +32,7 @@ from core.retail.training import Encodings, design, product_location_features
 from core.settings import Settings
 from data_jobs.seed_history import seed_history
 from serve_apps.retail_pricing import DemandModel
+from tests.integration.edited_configs import edited_configs
 from tests.integration.test_retail_pricing_app import PricingTestAPI
 
 pytestmark = pytest.mark.slow
@@ -82,13 +81,9 @@ def seeded(tmp_path_factory, market) -> tuple[Lake, str]:
 @pytest.fixture(scope="module")
 def configs(tmp_path_factory) -> Path:
     """The repo's configs plus a key allowed 30 requests per hour."""
-    configs = tmp_path_factory.mktemp("configs")
-    shutil.copytree(Path(__file__).parents[2] / "configs", configs, dirs_exist_ok=True)
-    keys = yaml.safe_load((configs / "api_keys.yaml").read_text())
-    keys["keys"].append({"name": "tiny", "sha256": hash_key("tiny-key"),
-                         "roles": ["pricing-manager"], "requests_per_hour": 30})
-    (configs / "api_keys.yaml").write_text(yaml.safe_dump(keys))
-    return configs
+    return edited_configs(tmp_path_factory.mktemp("configs"), "api_keys", lambda keys: keys[
+        "keys"].append({"name": "tiny", "sha256": hash_key("tiny-key"),
+                        "roles": ["pricing-manager"], "requests_per_hour": 30}))
 
 
 @pytest.fixture(scope="module")
