@@ -16,11 +16,11 @@ import typer
 from rich.console import Console
 from rich.progress import track
 
-from core.ingest.dead_letters import dead_letter_table
+from core.ingest.dead_letters import write_dead_letters
 from core.ingest.pipeline import IngestConfig, IngestPipeline
 from core.ingest.records import PARTITION_COLUMNS
 from core.ingest.reference import Reference
-from core.lake import DEAD_LETTERS, PRICE_POINTS, Lake
+from core.lake import PRICE_POINTS, Lake
 from core.market.feed import PriceFeed
 from core.market.simulator import Market, MarketSpec
 from core.settings import Settings
@@ -52,8 +52,7 @@ def seed_history(lake: Lake, market: Market, days: int, start: date | None = Non
         for path in lake.write_partitioned(result.valid, PRICE_POINTS, PARTITION_COLUMNS):
             written.add(path.rsplit("/", 1)[0])
         if result.rejections:
-            lake.write_partitioned(dead_letter_table(result.rejections, "seed", received_at),
-                                   DEAD_LETTERS, ("date",))
+            write_dead_letters(lake, result.rejections, "seed", received_at)
         accepted += result.valid.num_rows
         rejected += len(result.rejections)
     return SeedResult(accepted, rejected, len(written))

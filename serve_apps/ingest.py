@@ -27,6 +27,17 @@ app = FastAPI(
 install_error_handlers(app)
 
 
+async def read_limited_body(request: Request, limit: int, what: str) -> bytes:
+    """The request body, or 413 when it (or its declared length) is over `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "payload_too_large", f"{what} over {limit} bytes")
+    body = await request.body()
+    if len(body) > limit:
+        raise ApiError(413, "payload_too_large", f"{what} over {limit} bytes")
+    return body
+
+
 @serve.deployment(max_ongoing_requests=64)
 @serve.ingress(app)
 class IngestAPI:
@@ -46,13 +57,7 @@ class IngestAPI:
         }, "required": True}},
     )
     async def price_points(self, request: Request) -> dict[str, Any]:
-        limit = self.config.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, "payload_too_large", f"body over {limit} bytes")
-        body = await request.body()
-        if len(body) > limit:
-            raise ApiError(413, "payload_too_large", f"body over {limit} bytes")
+        body = await read_limited_body(request, self.config.max_body_bytes, "body")
         try:
             records = parse_records(body, request.headers.get("content-type", ""))
         except MalformedBody as exc:
@@ -93,12 +98,7 @@ class IngestAPI:
         if content_type not in FRAME_CONTENT_TYPES:
             raise ApiError(415, "unsupported_media_type",
                            f"send {' or '.join(FRAME_CONTENT_TYPES)}, not {content_type!r}")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_FRAME_BYTES:
-            raise ApiError(413, "payload_too_large", f"frame over {MAX_FRAME_BYTES} bytes")
-        body = await request.body()
-        if len(body) > MAX_FRAME_BYTES:
-            raise ApiError(413, "payload_too_large", f"frame over {MAX_FRAME_BYTES} bytes")
+        body = await read_limited_body(request, MAX_FRAME_BYTES, "frame")
         try:
             camera = ray.get_actor(camera_actor_name(camera_id), namespace=self.settings.namespace)
         except ValueError as exc:
