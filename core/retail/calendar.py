@@ -32,9 +32,14 @@ def day_of_year(days: np.ndarray) -> np.ndarray:
     return (days - days.astype("datetime64[Y]")).astype(np.int64)
 
 
+def season_index(days: np.ndarray) -> np.ndarray:
+    """Index into SEASONS of each day."""
+    return month(days) % 12 // 3
+
+
 def season(days: np.ndarray) -> np.ndarray:
     """Season names (object array) of each day."""
-    return np.array(SEASONS, dtype=object)[month(days) % 12 // 3]
+    return np.array(SEASONS, dtype=object)[season_index(days)]
 
 
 @cache
@@ -48,9 +53,11 @@ def near_holiday(days: np.ndarray) -> np.ndarray:
     days = days.astype("datetime64[D]")
     if days.size == 0:
         return np.zeros(days.shape, dtype=bool)
-    years = days.astype("datetime64[Y]").astype(np.int64) + 1970
-    known = _us_holidays(int(years.min()), int(years.max()) + 1)
-    near = np.zeros(days.shape, dtype=bool)
+    first, last = days.min(), days.max()
+    span = np.arange(first, last + np.timedelta64(1, "D"))  # decided once per calendar day
+    known = _us_holidays(int(first.astype("datetime64[Y]").astype(np.int64)) + 1970,
+                         int(last.astype("datetime64[Y]").astype(np.int64)) + 1971)
+    near = np.zeros(span.shape, dtype=bool)
     for lead in range(HOLIDAY_LEAD_DAYS + 1):
-        near |= np.isin(days + lead, known)
-    return near
+        near |= np.isin(span + lead, known)
+    return near[(days - first).astype(np.int64)]

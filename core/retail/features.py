@@ -51,6 +51,7 @@ ROLLUPS: dict[str, Rollup] = {
                              sums=("n", "units")),
 }
 WINDOWS = (7, 30, 90)
+SEASON_NAMES = pa.array(calendar.SEASONS)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,9 @@ def _derived(obs: pa.Table, as_of: np.datetime64) -> pa.Table:
     near = calendar.near_holiday(day)
     ones = np.ones(len(price))
     cols |= {
-        "season": calendar.season(day), "weekday": calendar.weekday(day),
+        "season": pa.DictionaryArray.from_arrays(
+            calendar.season_index(day).astype(np.int8), SEASON_NAMES).cast(pa.string()),
+        "weekday": calendar.weekday(day),
         "month": calendar.month(day), "n": ones, "price": price, "price2": price**2,
         "units": units, "units2": units**2, "price*units": price * units,
         "has_competitor": has_comp.astype(float), "gap": gap, "gap2": gap**2,
