@@ -150,6 +150,20 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
+def _inverse_correlations(corr: np.ndarray, rcond: float = 1e-8) -> np.ndarray:
+    """Pseudo-inverses of a stack of correlation matrices: a plain inverse where the
+    determinant shows no eigenvalue near `rcond` (the same answer, far cheaper), the
+    eigen-decomposition only for the nearly singular rest."""
+    k = corr.shape[-1]
+    # pinv drops eigenvalues under rcond * largest (<= k); the smallest is at least
+    # det / k**(k-1), so det > rcond * k**k (x100 for margin) means nothing is dropped
+    regular = np.linalg.det(corr) > 100 * rcond * k**k
+    inverse = np.empty_like(corr)
+    inverse[regular] = np.linalg.inv(corr[regular])
+    inverse[~regular] = np.linalg.pinv(corr[~regular], rcond=rcond, hermitian=True)
+    return inverse
+
+
 def elasticities(stats: pa.Table) -> dict[str, np.ndarray]:
     """OLS coefficients of log(1 + units) on (log price, log competitor price, promotion) per
     row of summed statistics: elasticity, its standard error, cross elasticity, promo lift."""
@@ -171,7 +185,7 @@ def elasticities(stats: pa.Table) -> dict[str, np.ndarray]:
     scale = np.where(scale > 1e-9 * np.maximum(safe_n, 1)[:, None], scale, np.inf)
     corr = sxx / (scale[:, :, None] * scale[:, None, :])
     corr = np.where(np.isfinite(corr), corr, 0.0)
-    inverse = np.linalg.pinv(corr, rcond=1e-8, hermitian=True)
+    inverse = _inverse_correlations(corr)
     beta = np.einsum("gij,gj->gi", inverse, sxy / scale) / scale
     beta = np.where(np.isfinite(beta), beta, 0.0)
     dof = n - (k + 1)
@@ -189,28 +203,32 @@ def elasticities(stats: pa.Table) -> dict[str, np.ndarray]:
     }
 
 
+def _group_codes(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
+    """One integer per distinct combination of `keys` (dictionary indices in mixed radix)."""
+    codes = np.zeros(table.num_rows, dtype=np.int64)
+    for k in keys:
+        encoded = pc.dictionary_encode(table[k].combine_chunks())
+        codes = codes * max(len(encoded.dictionary), 1) + encoded.indices.to_numpy(
+            zero_copy_only=False)
+    return codes
+
+
 def price_percentiles(counts: pa.Table, keys: tuple[str, ...]) -> pa.Table:
-    """Exact (inverse-CDF) price percentiles per key from per-price counts."""
-    grouped = Rollup((*keys, "price"), sums=("n",)).combine([counts])
-    ordered = grouped.sort_by([(k, "ascending") for k in (*keys, "price")])
-    key_table = ordered.select(list(keys))
-    group = np.zeros(ordered.num_rows, dtype=np.int64)
-    if ordered.num_rows:
-        change = np.zeros(ordered.num_rows, dtype=bool)
-        change[0] = True
-        for k in keys:
-            col = ordered[k].combine_chunks()
-            change[1:] |= np.asarray(pc.not_equal(col[1:], col[:-1]).fill_null(True))
-        group = np.cumsum(change) - 1
-    n = _np(ordered, "n")
+    """Exact (inverse-CDF) price percentiles per key from per-price counts (a price may
+    appear in several rows of a key: the cumulative counts add them up)."""
+    prices = _np(counts, "price")
+    codes = _group_codes(counts, keys)
+    order = np.lexsort((prices, codes))
+    codes, prices, n = codes[order], prices[order], _np(counts, "n")[order]
+    change = np.r_[True, codes[1:] != codes[:-1]] if len(codes) else np.zeros(0, bool)
+    group = np.cumsum(change) - 1
+    first = np.flatnonzero(change)
     cumulative = np.cumsum(n)
     totals = np.bincount(group, weights=n)
     starts = np.concatenate([[0.0], np.cumsum(totals)[:-1]])
     position = group + (cumulative - starts[group]) / np.where(totals[group] > 0,
                                                                totals[group], 1)
-    first = np.flatnonzero(np.r_[True, np.diff(group) > 0]) if len(group) else group
-    prices = _np(ordered, "price")
-    out = {k: key_table[k].take(pa.array(first)) for k in keys}
+    out = {k: counts[k].take(pa.array(order[first])) for k in keys}
     for q in PERCENTILES:
         at = np.searchsorted(position, np.arange(len(totals)) + q / 100 - 1e-12, side="left")
         out[f"price_p{q:02d}"] = prices[np.minimum(at, len(prices) - 1)] if len(prices) else \
