@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-pyproject
 BENCHMARKS := $(filter-out benchmarks/__init__.py,$(wildcard benchmarks/*.py))
 PYTEST_ARGS ?=
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: $(VENV) up down status test test-fast lint bench
+.PHONY: $(VENV) up down status test test-fast lint bench chromium
 
 $(VENV): $(STAMP)
 
@@ -27,7 +28,17 @@ down: $(VENV)
 status: $(VENV)
 	$(BIN)/dynaprice status
 
-test: $(VENV)
+# The browser tests drive Debian's Chromium: installed here when missing and apt-get can (as
+# root, or with password-less sudo); otherwise those tests skip and say why.
+chromium:
+	@if [ ! -x $(CHROMIUM) ] && command -v apt-get >/dev/null 2>&1; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  { $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    $$sudo apt-get install -y -q chromium chromium-driver; } \
+	  || echo "could not install Chromium: the browser tests will skip"; \
+	fi
+
+test: $(VENV) chromium
 	$(BIN)/python -m pytest -q tests $(PYTEST_ARGS)
 
 test-fast: $(VENV)

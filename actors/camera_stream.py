@@ -33,7 +33,13 @@ from core.lake import AUDIENCE, Lake
 from core.settings import Settings
 from core.vision.anomalies import AnomalyDetector, CameraAlert
 from core.vision.audience_records import audience_table, frame_row, window_row
-from core.vision.cameras import CameraConfig, camera_key, camera_topic, source_of
+from core.vision.cameras import (
+    CAMERA_ALERT_STREAM,
+    CameraConfig,
+    camera_key,
+    camera_topic,
+    source_of,
+)
 from core.vision.pipeline import FrameMetrics, score_frame, score_frame_bytes, select_burst_frames
 from core.vision.scene import SimulatedCamera
 from core.vision.scorer import make_scorer
@@ -43,7 +49,6 @@ from core.vision.windows import AudienceWindows
 
 log = logging.getLogger(__name__)
 
-CAMERA_ALERT_STREAM = "dynaprice:alerts:cameras"
 RECENT_FRAME_IDS = 1024
 RECONNECT_DELAYS_S = (1, 2, 5, 10, 30)
 BURST_FPS = 10.0

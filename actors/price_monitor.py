@@ -1,10 +1,12 @@
 """The one `PriceMonitor` actor: judges every accepted price point and dispatches the alerts.
 
-One monitor for all regions. Measured (benchmarks/monitor.py, busy 2-core box): the rules run
-~40k rows/s when few rows raise alerts, but only ~5k rows/s on the generated feed re-stamped
-as live, which raises more than one alert per row; the actor then sustains ~2-3k rows/s.
-Every rule's state is keyed within a region, so one monitor per region (see the report) only
-changes the actor name and the feed's target.
+One monitor for all regions, not one per region partition. Measured with
+benchmarks/monitor.py --quick on this shared 2-core box (load 10-25, so noisy): one monitor
+sustained 4.7k-14.5k rows/s with every alert delivered, four per-region monitors 4.0k-16.5k
+rows/s, and the single monitor was ahead in 3 of 5 runs. Four actors split the same
+two cores, and each pays the rules' fixed cost per batch on a quarter of the rows. Every
+rule's state is keyed within a region, so a split on a bigger cluster would only need a router
+in actors/routing.py and one actor name per region.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +25,7 @@ from ray.util import metrics
 
 from core.alerts import AlertsConfig, build_dispatcher
 from core.config_files import load_config
+from core.ingest.records import LAKE_SCHEMA
 from core.monitor import MonitorConfig
 from core.monitor_journal import JournaledMonitor, monitor_rows
 from core.settings import Settings
@@ -37,7 +41,9 @@ def monitor_key_prefix(settings: Settings) -> str:
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
 class PriceMonitor:
-    """Runs `Monitor` over batches from the RegionIngestors; restart-safe via Redis."""
+    """Runs `Monitor` over batches from the RegionIngestors; restart-safe via Redis. A sync
+    actor on purpose: Ray runs a caller's calls in order, retried ones too, so a batch retried
+    after a restart is not judged after newer ones (it could then count as late)."""
 
     def __init__(self, settings: Settings, checkpoint_every_s: float = 5.0) -> None:
         if not settings.redis_url:
@@ -50,6 +56,8 @@ class PriceMonitor:
             monitor_key_prefix(settings), self.dispatcher.dispatch, checkpoint_every_s)
         log.info("price monitor resumed: %s rows seen, %d journal batches replayed",
                  self.monitor.monitor.stats["rows"], self.monitor.replayed_batches)
+        # pay pyarrow's lazy imports (to_numpy pulls in pandas) now, not on the first batch
+        self.monitor.monitor.process(LAKE_SCHEMA.empty_table())
         self._rows = metrics.Counter("dynaprice_monitor_rows", "Price points judged")
         self._alerts = metrics.Counter("dynaprice_monitor_alerts", "Alerts raised",
                                        ("kind", "severity"))
@@ -64,9 +72,10 @@ class PriceMonitor:
         started = time.perf_counter()
         alerts = self.monitor.observe(batch_id, rows)
         self._latency.observe(time.perf_counter() - started)
-        self._rows.inc(rows.num_rows)
-        for alert in alerts:
-            self._alerts.inc(1, {"kind": str(alert.kind), "severity": str(alert.severity)})
+        if rows.num_rows:  # Ray counters refuse an increment of 0
+            self._rows.inc(rows.num_rows)
+        for (kind, severity), count in Counter((a.kind, a.severity) for a in alerts).items():
+            self._alerts.inc(count, {"kind": str(kind), "severity": str(severity)})
         for sink, counts in self.dispatcher.counters().items():
             for outcome, count in counts.items():
                 self._sinks.set(count, {"sink": sink, "outcome": outcome})

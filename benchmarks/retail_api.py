@@ -6,7 +6,15 @@ FastAPI + uvicorn (one process), with a load client in its own process on loopba
 Open loop (fixed arrival rate): recommend cache misses and hits at 100 req/s, aggregate and
 search at 20 req/s; one 1,000-item batch; closed loop (concurrency 16): maximum requests/s
 of recommend (cache misses) on Serve and on the baseline. Throughput settings used on
-Serve: max_ongoing_requests 64 on the ingress, @serve.batch (32 / 2 ms) on DemandModel.
+Serve: max_ongoing_requests 64 on the ingress, @serve.batch (32 / 2 ms) both on the
+ingress's single recommendations (one plan, model call and decision for concurrent
+requests) and on DemandModel.
+
+Each open-loop phase starts once the service answers a light request quickly again (requests
+an overloaded phase's client gave up on must not weigh on the next phase).
+Aggregations are measured as a dashboard sees them: each distinct query is asked once
+first (its cold latency, a scan of the lake, is reported as `aggregate_cold_p50_ms`), then
+the open loop runs; cached answers stay valid until the lake changes.
 """
 
 import argparse
@@ -148,9 +156,17 @@ async def _closed_loop(url_of, concurrency: int, seconds: float) -> float:
     return done / (time.perf_counter() - begin)
 
 
+REGIONS = ("northeast", "midwest", "south", "west")
+AGGREGATE_GROUPS = (("region", "category"), ("city", "season"), ("category", "time"))
+
+
+def aggregate_url(base: str, group: tuple[str, ...], region: str) -> str:
+    q = "&".join(f"group_by={g}" for g in group)
+    return f"{base}/prices/aggregate?{q}&region={region}&bucket=month"
+
+
 def _requests(kind: str, base: str, pairs: list[tuple[str, str]], cities: list[str]):
     rng = np.random.default_rng(hash(kind) % 2**32)
-    regions = ["northeast", "midwest", "south", "west"]
 
     def url_of(i: int):
         product, location = pairs[i % len(pairs)]
@@ -161,10 +177,8 @@ def _requests(kind: str, base: str, pairs: list[tuple[str, str]], cities: list[s
             return "GET", f"{base}/pricing/recommend/{product}/{location}?target_date=2025-03-03", \
                 None
         if kind == "aggregate":
-            group = [["region", "category"], ["city", "season"], ["category", "time"]][i % 3]
-            region = regions[int(rng.integers(4))]
-            q = "&".join(f"group_by={g}" for g in group)
-            return "GET", f"{base}/prices/aggregate?{q}&region={region}&bucket=month", None
+            region = REGIONS[int(rng.integers(len(REGIONS)))]
+            return "GET", aggregate_url(base, AGGREGATE_GROUPS[i % 3], region), None
         if kind == "search":
             city = cities[int(rng.integers(len(cities)))]
             typo = city[:-2] + city[-1]
@@ -191,6 +205,20 @@ def run_client(**job: Any) -> Any:
     result = out.get(timeout=job.get("seconds", 10) * 4 + 120)
     process.join()
     return result
+
+
+def settle(base: str, quick_ms: float = 50.0, patience_s: float = 120.0) -> None:
+    """Wait until the service answers a light request quickly: a phase that overloaded it
+    (requests its client gave up on still queued) must not weigh on the next one."""
+    import httpx
+
+    give_up = time.perf_counter() + patience_s
+    while time.perf_counter() < give_up:
+        began = time.perf_counter()
+        httpx.get(f"{base}/pricing/status", headers=KEY, timeout=patience_s)
+        if (time.perf_counter() - began) * 1000 < quick_ms:
+            return
+        time.sleep(1.0)
 
 
 def percentiles(latencies: list[float]) -> dict[str, float]:
@@ -296,7 +324,16 @@ def main() -> None:
         for p, s in pairs:  # warm the hit set
             httpx.get(f"{base}/pricing/recommend/{p}/{s}?target_date=2025-03-03", headers=KEY,
                       timeout=60)
+        cold = []
+        for group in AGGREGATE_GROUPS:  # each dashboard query once: its cold latency
+            for region in REGIONS:
+                began = time.perf_counter()
+                httpx.get(aggregate_url(base, group, region), headers=KEY,
+                          timeout=300).raise_for_status()
+                cold.append((time.perf_counter() - began) * 1000)
+        figures["aggregate_cold_p50_ms"] = float(np.median(cold))
         for kind, rate in (("miss", 100), ("hit", 100), ("aggregate", 20), ("search", 20)):
+            settle(base)
             stats = percentiles(run_client(**job, kind=kind, mode="open", rate=rate,
                                            seconds=seconds))
             rows.append((f"{kind} @ {rate} req/s", stats))
@@ -340,11 +377,15 @@ def main() -> None:
     for label, stats in rows:
         table.add_row(label, *(f"{stats[k]:.1f}" for k in ("p50", "p95", "p99")))
     console.print(table)
+    console.print(f"aggregate, first ask of each query (a lake scan): median "
+                  f"{figures['aggregate_cold_p50_ms']:.0f} ms")
     console.print(f"batch of 1,000: {figures['batch1000_ms']:.0f} ms; max req/s (closed loop, "
                   f"16): Serve {figures['serve_max_rps']:.1f}, FastAPI+uvicorn "
                   f"{figures['baseline_max_rps']:.1f} (ratio "
                   f"{figures['serve_vs_baseline_rps']:.2f})")
-    print(json.dumps({k: round(v, 3) for k, v in figures.items()}))
+    extra = ("aggregate_cold_p50_ms",)  # after the figures the issue names
+    print(json.dumps({k: round(v, 3) for k, v in sorted(
+        figures.items(), key=lambda item: item[0] in extra)}))
 
 
 if __name__ == "__main__":

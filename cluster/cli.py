@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,9 +23,6 @@ from cluster.local_services import free_port, start_embedded_redis
 from cluster.serve_config import app_routes, localise, serve_config
 from core.lake import Lake
 from core.settings import REPO_ROOT, Settings
-
-if "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").exists():
-    os.environ["RAY_AUTH_MODE"] = "token"  # `ray start` turned token auth on; join with it
 
 app = typer.Typer(help="dynaprice: dynamic pricing on Ray.", no_args_is_help=True)
 console = Console()
@@ -63,9 +62,17 @@ def _start_local_ray(num_cpus: int | None) -> str:
     return f"127.0.0.1:{port}"
 
 
+def _use_cluster_auth() -> None:
+    """Join with token auth when `ray start` turned it on (it leaves ~/.ray/auth_token); set
+    only by the commands that join, so importing this module changes nothing."""
+    if "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").exists():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
 def _connect(address: str | None = None) -> None:
     import ray
 
+    _use_cluster_auth()
     ray.init(address=address or os.environ.get("RAY_ADDRESS") or _state().get("ray_address"),
              log_to_driver=False, logging_level="WARNING")
 
@@ -267,6 +274,7 @@ def submit(ctx: typer.Context, job: str) -> None:
     if module is None:
         raise typer.BadParameter(f"no data_jobs/{job}.py or tuning/{job}.py", param_hint="JOB")
     address = os.environ.get("RAY_DASHBOARD_ADDRESS", f"http://127.0.0.1:{DASHBOARD_PORT}")
+    _use_cluster_auth()
     env = _state().get("settings", {})
     runtime_env = {"excludes": JOB_EXCLUDES, "env_vars": env}
     cmd = [_ray_bin(), "job", "submit", f"--address={address}", "--working-dir", str(REPO_ROOT),
@@ -297,6 +305,35 @@ def replay(
             rejected += response.json()["rejected"]
     console.print(f"{len(records)} records: {accepted} accepted, {rejected} dead-lettered")
 
+
+class ReportKind(StrEnum):
+    RETAIL = "retail"
+    ADS = "ads"
+
+
+@app.command()
+def report(
+    system: Annotated[ReportKind, typer.Argument(help="Which business: retail or ads")],
+    out: Annotated[Path | None, typer.Option(help="HTML file to write "
+                                             "(default .dynaprice/reports/SYSTEM.html)")] = None,
+    lake_uri: Annotated[str | None, typer.Option(help="Lake to read (default: the running "
+                                                 "cluster's, else LAKE_URI)")] = None,
+) -> None:
+    """Write an HTML report with the portal's charts, readable offline."""
+    settings = _running_settings()
+    if lake_uri:
+        settings = dataclasses.replace(settings, lake_uri=lake_uri)
+    try:
+        module = importlib.import_module(f"core.reports.{system.value}")
+    except ModuleNotFoundError as exc:
+        console.print(f"[red]no {system.value} report yet:[/] {exc}")
+        raise typer.Exit(1) from exc
+    path = out or REPO_ROOT / ".dynaprice" / "reports" / f"{system.value}.html"
+    with console.status(f"building the {system.value} report"):
+        page = module.build_report(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    console.print(f"[green]wrote[/] {path} ({len(page) / 1e6:.1f} MB)")
 
 def ray_get_status(fleet) -> list[dict]:
     """The camera fleet's status rows."""

@@ -8,11 +8,10 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -21,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SIGNATURE_HEADER = "X-Dynaprice-Signature"
 DEFAULT_STREAM_KEY = "dynaprice:alerts"
-_ALERT_ID_NAMESPACE = uuid.UUID("5d0c6a52-8f0e-4b59-9a55-3f1f0d2b7a10")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class AlertKind(StrEnum):
@@ -61,7 +61,12 @@ class Alert(BaseModel):
 
     @staticmethod
     def make_id(dedup_key: str, source_ts: datetime) -> str:
-        return uuid.uuid5(_ALERT_ID_NAMESPACE, f"{dedup_key}@{source_ts.isoformat()}").hex
+        return alert_id(dedup_key, (source_ts - _EPOCH) // _MICROSECOND)
+
+
+def alert_id(dedup_key: str, source_ts_us: int) -> str:
+    """32 hex digits from the condition and its source time (epoch micros)."""
+    return hashlib.blake2b(f"{dedup_key}@{source_ts_us}".encode(), digest_size=16).hexdigest()
 
 
 class CoolDown:
@@ -109,8 +114,23 @@ class SinkError(RuntimeError):
         self.failed = failed
 
 
+class AlertBatch(list):
+    """Alerts with their JSON, serialised once for every sink they go to."""
+
+    def __init__(self, alerts: Sequence[Alert]) -> None:
+        super().__init__(alerts)
+        self.texts = [alert.model_dump_json() for alert in self]
+
+
+def with_json(alerts: Sequence[Alert]) -> list[tuple[Alert, str]]:
+    """Each alert with its JSON (already there for an AlertBatch)."""
+    texts = getattr(alerts, "texts", None) or [alert.model_dump_json() for alert in alerts]
+    return list(zip(alerts, texts, strict=True))
+
+
 class LogSink:
-    """Writes each alert as one JSON log line, at the level its severity calls for."""
+    """Writes each alert as one `alert {json}` line; one log record per batch and severity, at
+    the level the severity calls for (a record per alert costs more than judging the row)."""
 
     name = "log"
     levels = {Severity.INFO: logging.INFO, Severity.WARNING: logging.WARNING,
@@ -120,22 +140,35 @@ class LogSink:
         self.logger = logger or logging.getLogger("dynaprice.alerts")
 
     def send(self, alerts: Sequence[Alert]) -> None:
-        for alert in alerts:
-            self.logger.log(self.levels[alert.severity], "alert %s", alert.model_dump_json())
+        for severity, level in self.levels.items():
+            if not self.logger.isEnabledFor(level):
+                continue
+            lines = [f"alert {text}" for a, text in with_json(alerts) if a.severity == severity]
+            if lines:
+                self.logger.log(level, "%s", "\n".join(lines))
 
 
-# Adds one alert unless its id was added within the guard's TTL (replays after a restart).
-_XADD_ONCE = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
-  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
-end
-return false
-"""
 _INDEXED_FIELDS = ("kind", "severity", "region", "category")
+# Adds each alert unless its id was added within the guard's TTL (replays after a restart).
+# ARGV: guard seconds, maxlen, then per alert: id, JSON and the values of _INDEXED_FIELDS.
+_XADD_EACH_ONCE = """
+local guard_s, maxlen = ARGV[1], ARGV[2]
+local added = 0
+for at = 3, #ARGV, 6 do
+  if redis.call('SET', KEYS[1] .. ':seen:' .. ARGV[at], '1', 'NX', 'EX', guard_s) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'alert', ARGV[at + 1],
+               'kind', ARGV[at + 2], 'severity', ARGV[at + 3], 'region', ARGV[at + 4],
+               'category', ARGV[at + 5])
+    added = added + 1
+  end
+end
+return added
+"""
 
 
 class RedisStreamSink:
-    """XADDs alerts to a stream (approximately trimmed to `maxlen`), each alert id at most once."""
+    """XADDs alerts to a stream (approximately trimmed to `maxlen`), each alert id at most once;
+    one script call per `chunk` alerts."""
 
     name = "redis_stream"
 
@@ -145,25 +178,23 @@ class RedisStreamSink:
         stream_key: str = DEFAULT_STREAM_KEY,
         maxlen: int = 100_000,
         replay_guard_s: int = 86_400,
+        chunk: int = 500,
     ) -> None:
         self.client = client
         self.stream_key = stream_key
         self.maxlen = maxlen
         self.replay_guard_s = replay_guard_s
-        self._xadd_once = client.register_script(_XADD_ONCE)
+        self.chunk = chunk
+        self._xadd_each_once = client.register_script(_XADD_EACH_ONCE)
 
     def send(self, alerts: Sequence[Alert]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for alert in alerts:
-            fields: list[str] = ["alert", alert.model_dump_json()]
-            for name in _INDEXED_FIELDS:
-                fields += [name, str(getattr(alert, name) or "")]
-            self._xadd_once(
-                keys=[self.stream_key, f"{self.stream_key}:seen:{alert.id}"],
-                args=[self.replay_guard_s, self.maxlen, *fields],
-                client=pipe,
-            )
-        pipe.execute()
+        entries = with_json(alerts)
+        for start in range(0, len(entries), self.chunk):
+            args: list[Any] = [self.replay_guard_s, self.maxlen]
+            for alert, text in entries[start:start + self.chunk]:
+                args += [alert.id, text, *(str(getattr(alert, name) or "")
+                                           for name in _INDEXED_FIELDS)]
+            self._xadd_each_once(keys=[self.stream_key], args=args)
 
 
 class AlertQuery(BaseModel):
@@ -248,8 +279,17 @@ def signature_matches(secret: str, body: bytes, header_value: str) -> bool:
     return hmac.compare_digest(sign_body(secret, body), header_value)
 
 
+class WebhookMessage(Protocol):
+    """What a webhook delivers: an id and a JSON body (an Alert, a published price, ...)."""
+
+    id: str
+
+    def model_dump_json(self) -> str: ...
+
+
 class WebhookSink:
-    """POSTs each alert as JSON, HMAC-signed, retrying 5xx/429/transport errors with back-off."""
+    """POSTs each message as JSON, HMAC-signed, retrying 5xx/429/transport errors with back-off;
+    the message id goes in `id_header`."""
 
     name = "webhook"
 
@@ -262,6 +302,7 @@ class WebhookSink:
         timeout_s: float = 5.0,
         client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        id_header: str = "X-Dynaprice-Alert-Id",
     ) -> None:
         self.url = url
         self.secret = secret
@@ -269,8 +310,9 @@ class WebhookSink:
         self.backoff_s = backoff_s
         self.client = client or httpx.Client(timeout=timeout_s)
         self.sleep = sleep
+        self.id_header = id_header
 
-    def send(self, alerts: Sequence[Alert]) -> None:
+    def send(self, alerts: Sequence[WebhookMessage]) -> None:
         errors = []
         for alert in alerts:
             try:
@@ -280,12 +322,12 @@ class WebhookSink:
         if errors:
             raise SinkError(len(errors), "; ".join(errors[:3]))
 
-    def _post(self, alert: Alert) -> None:
+    def _post(self, alert: WebhookMessage) -> None:
         body = alert.model_dump_json().encode()
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign_body(self.secret, body),
-            "X-Dynaprice-Alert-Id": alert.id,
+            self.id_header: alert.id,
         }
         problem = ""
         for attempt in range(self.max_attempts):
@@ -348,7 +390,7 @@ class AlertDispatcher:
     """Fans alerts out to every sink, each on its own thread: a slow or failing sink never
     blocks the caller nor the other sinks. Counts sent/failed/dropped alerts per sink."""
 
-    def __init__(self, sinks: Sequence[AlertSink], max_pending_per_sink: int = 10_000) -> None:
+    def __init__(self, sinks: Sequence[AlertSink], max_pending_per_sink: int = 100_000) -> None:
         self.sinks = list(sinks)
         self.max_pending = max_pending_per_sink
         self._executors = {
@@ -364,18 +406,21 @@ class AlertDispatcher:
         """Queue `alerts` for every sink and return at once."""
         if not alerts:
             return
-        batch = list(alerts)
+        batch = AlertBatch(alerts)
         for sink in self.sinks:
             with self._lock:
                 if self._pending[sink.name] + len(batch) > self.max_pending:
                     self._counts[sink.name]["dropped"] += len(batch)
+                    logging.getLogger("dynaprice.alerts").error(
+                        "sink %s is %d alerts behind: dropped %d", sink.name,
+                        self._pending[sink.name], len(batch))
                     continue
                 self._pending[sink.name] += len(batch)
                 future = self._executors[sink.name].submit(self._deliver, sink, batch)
                 self._futures.add(future)
             future.add_done_callback(self._forget)
 
-    def _deliver(self, sink: AlertSink, batch: list[Alert]) -> None:
+    def _deliver(self, sink: AlertSink, batch: AlertBatch) -> None:
         failed = 0
         try:
             sink.send(batch)
@@ -453,7 +498,8 @@ class AlertsConfig(StrictConfig):
     redis_stream: RedisStreamConfig = RedisStreamConfig()
     webhook: WebhookConfig | None = None
     sns: SnsConfig | None = None
-    max_pending_per_sink: int = Field(10_000, gt=0)
+    max_pending_per_sink: int = Field(
+        100_000, gt=0, description="alerts queued for one sink beyond this are dropped (counted)")
 
 
 def sns_sink_from_config(config: SnsConfig) -> SnsSink:

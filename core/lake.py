@@ -22,9 +22,11 @@ DEAD_LETTERS = "dlq/price_points"
 AUDIENCE = "raw/audience"
 RETAIL_FEATURES = "features/retail"
 AUDIENCE_MARTS = "marts"
+ADVERTISING_METRICS = f"{AUDIENCE_MARTS}/advertising_metrics"  # hourly, per location
 AUDIENCE_FORECASTS = "forecasts/audience"
 MODELS = "models"
 AUDIT = "audit"
+RETAIL_AUDIT = f"{AUDIT}/retail"  # review decisions, partitioned by date=
 
 
 def s3_filesystem(endpoint_url: str | None = None) -> pafs.S3FileSystem:

@@ -10,6 +10,7 @@ the restart. Batches carry ids, so a batch retried after a crash is judged only 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,7 +20,9 @@ import pyarrow.ipc as ipc
 
 from core.alerts import Alert
 from core.monitor import Monitor, MonitorConfig
-from core.monitor.observations import REQUIRED_COLUMNS
+from core.monitor.rows import REQUIRED_COLUMNS
+
+logger = logging.getLogger(__name__)
 
 MONITOR_COLUMNS = (*REQUIRED_COLUMNS, "competitor_prices")
 BATCH_ID_BYTES = 32
@@ -74,7 +77,12 @@ class JournaledMonitor:
             self.client.pipeline(transaction=True)
             .get(self.keys["checkpoint"]).get(self.keys["batches"])
             .lrange(self.keys["journal"], 0, -1).execute())
-        monitor = Monitor.from_checkpoint(config, state)
+        try:
+            monitor = Monitor.from_checkpoint(config, state)
+        except ValueError as unreadable:  # e.g. an older format: crash-looping helps nobody
+            logger.error("starting the monitor afresh, its checkpoint is unreadable: %s",
+                         unreadable)
+            monitor, journal = Monitor(config), []
         seen = dict.fromkeys(json.loads(batch_ids) if batch_ids else [])
         for entry in journal:
             batch_id, table = decode_batch(entry)

@@ -7,18 +7,23 @@ cached in Redis for 15 minutes (cache-aside, keyed by the forecast version).
 """
 
 import asyncio
+import json
 import time
+from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis
-from fastapi import FastAPI, Header, Path, Query, Response
+from fastapi import FastAPI, Header, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray import serve
 
 from core import cache as cache_aside
+from core.ads.audience_history import AGE_BANDS, GENDERS, location_timezones
 from core.ads.bookings import (
     BookedSlot,
     Booking,
@@ -27,6 +32,7 @@ from core.ads.bookings import (
     IdempotencyMismatch,
     SlotsTaken,
 )
+from core.ads.campaign_results import campaign_results, delivered_audience
 from core.ads.notifications import (
     AdNotification,
     NotificationOutbox,
@@ -36,6 +42,8 @@ from core.ads.notifications import (
     freed_slot_notifications,
     price_drop_notifications,
 )
+from core.ads.operations import attention_by_hour, camera_statuses, newest_alerts
+from core.ads.pricing_week import location_rows, location_summaries, week_grid
 from core.ads.ratecard import load_rate_card
 from core.ads.slot_catalog import (
     candidates,
@@ -47,9 +55,11 @@ from core.ads.slot_catalog import (
 )
 from core.ads.slot_optimizer import NoSlotFits, OptimisedPlan, SlotPlan, optimise_slots
 from core.api_keys import Principal
-from core.lake import AUDIENCE_FORECASTS, Lake
+from core.lake import ADVERTISING_METRICS, AUDIENCE_FORECASTS, Lake
 from core.settings import Settings
+from core.vision.cameras import CAMERA_ALERT_STREAM, camera_key, load_fleet
 from serve_apps.errors import ApiError, install_error_handlers
+from serve_apps.portal import mount_portal
 from serve_apps.protection import Protection
 
 FORECAST_FILE = "latest.parquet"
@@ -58,6 +68,8 @@ SLOT_CACHE_TTL_S = 900
 MAX_PLAN_DAYS = 14
 LOCATION = Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 STAFF = ("sales", "admin")
+LIVE_POLL_S = 1.0
+KEEPALIVE_EVERY_S = 15.0
 
 app = FastAPI(
     title="dynaprice ads",
@@ -66,7 +78,11 @@ app = FastAPI(
     docs_url="/docs", openapi_url="/openapi.json",
 )
 install_error_handlers(app)
+mount_portal(app, "ads")
 AnyAdsRole = Annotated[Principal, Protection.require("advertiser", "sales", "admin")]
+StaffRole = Annotated[Principal, Protection.require(*STAFF)]
+EVENT_STREAM = {"response_class": StreamingResponse,
+                "responses": {200: {"content": {"text/event-stream": {}}}}}
 
 
 class PlanRequest(BaseModel):
@@ -119,10 +135,40 @@ def _plan_json(plan: SlotPlan) -> dict[str, Any]:
             "cpm": round(plan.cost_per_thousand, 2)}
 
 
+def _is_stream_id(text: str) -> bool:
+    head, _, tail = text.partition("-")
+    return head.isdigit() and tail.isdigit() and len(head) <= 19 and len(tail) <= 19
+
+
+def _event(event_id: str, kind: str, data: Any) -> str:
+    return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+def _event_stream(request: Request, events: AsyncIterator[str]) -> StreamingResponse:
+    """Server-sent events until the client leaves, with a keep-alive comment when quiet."""
+
+    async def body() -> AsyncIterator[str]:
+        quiet_since = time.monotonic()
+        yield ": connected\n\n"
+        async for chunk in events:
+            if await request.is_disconnected():
+                return
+            if chunk:
+                quiet_since = time.monotonic()
+                yield chunk
+            elif time.monotonic() - quiet_since >= KEEPALIVE_EVERY_S:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 @serve.deployment(max_ongoing_requests=64)
 @serve.ingress(app)
 class AdPricingAPI:
-    def __init__(self, settings: Settings | None = None, namespace: str = "ads") -> None:
+    def __init__(self, settings: Settings | None = None, namespace: str = "ads",
+                 camera_alert_stream: str = CAMERA_ALERT_STREAM) -> None:
         """`namespace` keeps this app's Redis keys (bookings, limits, cache) apart."""
         self.settings = settings or Settings.from_env()
         self.protection = Protection(self.settings, namespace)
@@ -132,6 +178,11 @@ class AdPricingAPI:
         self.bookings = BookingStore(client, prefix=f"dynaprice:{namespace}:")
         self.preferences = PreferenceStore(client, key=f"dynaprice:{namespace}:preferences")
         self.outbox = NotificationOutbox(client, stream_key=f"dynaprice:alerts:{namespace}")
+        self.redis = client
+        self.alert_streams = {"cameras": camera_alert_stream, "ads": self.outbox.stream_key}
+        fleet = load_fleet(self.settings.configs_dir)
+        self.cameras, self.demo_cameras = fleet.cameras, fleet.demo
+        self.zones = location_timezones([*fleet.cameras, *fleet.demo])
         self.cache = cache_aside.Cache(self.protection.guard, namespace=f"{namespace}-slots",
                            ttl_s=SLOT_CACHE_TTL_S)
         self.catalogue: dict[str, pa.Table] = {}
@@ -312,7 +363,9 @@ class AdPricingAPI:
             sid = self._slot_id(ref.location_id, ref.time_slot)
             row = self._row(request.target, sid)
             slots.append(BookedSlot(slot_id=sid, location_id=ref.location_id,
-                                    start=row["slot_start"], price=round(row["price_p50"], 2)))
+                                    start=row["slot_start"], price=round(row["price_p50"], 2),
+                                    **{f"attentive_{q}": row[f"attentive_{q}"]
+                                       for q in ("p10", "p50", "p90")}))
         if len({s.slot_id for s in slots}) != len(slots):
             raise ApiError(422, "invalid_parameters", "the same slot is listed twice")
         try:
@@ -401,6 +454,154 @@ class AdPricingAPI:
         return {"status": "ok", "forecast_version": self.version,
                 "priced_slots": sum(t.num_rows for t in self.catalogue.values()),
                 **self.protection.health()}
+
+    # ---- portal views: explorer, campaign results, operations -------------------------------
+
+    @app.get("/pricing/locations",
+             summary="Every priced location with its coming week at a glance, and the rate "
+                     "card's targets, age bands and genders")
+    async def locations(self, principal: AnyAdsRole,
+                        target: Annotated[str, Query(max_length=64)] = "broad",
+                        ) -> dict[str, Any]:
+        await self._ensure_fresh()
+        return {"currency": self.card.currency, "target": target,
+                "targets": sorted(self.catalogue), "age_bands": list(AGE_BANDS),
+                "genders": list(GENDERS), "forecast_version": self.version,
+                "locations": location_summaries(self._table(target))}
+
+    @app.get("/pricing/week/{location_id}",
+             summary="A location's coming week as day x hour matrices: prices and expected "
+                     "attentive audience with P10/P50/P90, and which hours are booked")
+    async def pricing_week(self, principal: AnyAdsRole, location_id: Annotated[str, LOCATION],
+                           target: Annotated[str, Query(max_length=64)] = "broad",
+                           ) -> dict[str, Any]:
+        await self._ensure_fresh()
+        rows = location_rows(self._table(target), location_id)
+        if rows.num_rows == 0:
+            raise ApiError(404, "not_found", f"no forecast for location {location_id!r}")
+        return {"location_id": location_id, "location_type": rows["location_type"][0].as_py(),
+                "target": target, "currency": self.card.currency,
+                "forecast_version": self.version,
+                **week_grid(rows, self.bookings.booked_slot_ids())}
+
+    def _visible_booking(self, principal: Principal, booking_id: str) -> Booking:
+        try:
+            return self.bookings.get(booking_id, self._owner_filter(principal))
+        except BookingNotFound as exc:
+            raise ApiError(404, "not_found", f"no booking {booking_id!r}") from exc
+
+    def _results(self, booking: Booking) -> dict[str, Any]:
+        """Delivered vs forecast attentive audience of one booking, as of now."""
+        locations = {slot.location_id for slot in booking.slots}
+        days = [slot.start.date() for slot in booking.slots]
+        now = {loc: datetime.now(ZoneInfo(self.zones.get(loc, "UTC"))).replace(tzinfo=None)
+               for loc in locations}
+        delivered = delivered_audience(self.lake, locations, min(days), max(days), self.zones)
+        return {**campaign_results(booking, delivered, now), "as_of": time.time()}
+
+    @app.get("/bookings/{booking_id}/results",
+             summary="Attentive audience each booked slot delivered (camera data in the "
+                     "lake) against its forecast when booked")
+    async def booking_results(self, principal: AnyAdsRole,
+                              booking_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+        return await asyncio.to_thread(self._results, self._visible_booking(principal, booking_id))
+
+    @app.get("/bookings/{booking_id}/results/live", **EVENT_STREAM,
+             summary="Server-sent events: the booking's results again whenever they change")
+    async def live_booking_results(
+        self, request: Request, principal: AnyAdsRole,
+        booking_id: Annotated[str, Path(max_length=64)],
+        every_s: Annotated[float, Query(ge=1, le=300)] = 10.0,
+    ) -> StreamingResponse:
+        booking = self._visible_booking(principal, booking_id)
+
+        async def changes() -> AsyncIterator[str]:
+            sent = None
+            while True:
+                results = await asyncio.to_thread(self._results, booking)
+                body = json.dumps({k: v for k, v in results.items() if k != "as_of"})
+                if body != sent:
+                    sent = body
+                    yield _event(str(int(results["as_of"] * 1000)), "results", results)
+                await asyncio.sleep(every_s)
+                yield ""  # a quiet tick
+
+        return _event_stream(request, changes())
+
+    @app.get("/operations/cameras",
+             summary="Staff: each camera's status and its last 15-minute window")
+    async def camera_status(self, principal: StaffRole) -> list[dict[str, Any]]:
+        demo_keys = [camera_key(c.id, "window") for c in self.demo_cameras]
+        demo_live = self.redis.mget(demo_keys) if demo_keys else []
+        cameras = [*self.cameras, *(c for c, raw in zip(self.demo_cameras, demo_live,
+                                                         strict=True) if raw)]
+        live = self.redis.mget([camera_key(c.id, "window") for c in cameras]) if cameras else []
+        return camera_statuses(cameras, live, time.time())
+
+    @app.get("/operations/attention",
+             summary="Staff: attention rate by location and hour of day (advertising mart)")
+    async def attention(self, principal: StaffRole,
+                        days: Annotated[int, Query(ge=1, le=366)] = 28) -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            metrics = self.lake.read(ADVERTISING_METRICS,
+                                     columns=["location", "date", "hour", "crowd", "attentive"])
+            if metrics.num_rows:
+                last = date.fromisoformat(pc.max(metrics["date"]).as_py())
+                since = (last - timedelta(days=days - 1)).isoformat()
+                metrics = metrics.filter(pc.greater_equal(metrics["date"], since))
+            return {"days": days, **attention_by_hour(metrics)}
+
+        return await asyncio.to_thread(read)
+
+    @app.get("/operations/alerts",
+             summary="Staff: newest camera alerts and ad notifications, one list")
+    async def operations_alerts(self, principal: StaffRole,
+                                limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                                ) -> list[dict[str, Any]]:
+        found = {source: self.redis.xrevrange(key, count=limit)
+                 for source, key in self.alert_streams.items()}
+        return newest_alerts(found, limit)
+
+    @app.get("/operations/alerts/live", **EVENT_STREAM,
+             summary="Staff: server-sent events of new camera alerts and ad notifications; "
+                     "the event id resumes both streams (Last-Event-ID)")
+    async def live_operations_alerts(
+        self, request: Request, principal: StaffRole,
+        last_event_id: Annotated[str | None, Header(max_length=80)] = None,
+    ) -> StreamingResponse:
+        after = self._stream_positions(last_event_id)
+        source_of = {key: source for source, key in self.alert_streams.items()}
+
+        async def arrivals() -> AsyncIterator[str]:
+            while True:
+                found = await asyncio.to_thread(
+                    self.redis.xread, {self.alert_streams[s]: after[s] for s in after})
+                by_source = {source: [] for source in after}
+                for key, entries in found or []:
+                    by_source[source_of[key.decode() if isinstance(key, bytes) else key]] = entries
+                rows = newest_alerts(by_source, sum(map(len, by_source.values())))
+                for row in reversed(rows):
+                    after[row["source"]] = row["id"]
+                    yield _event(",".join(after[s] for s in sorted(after)), "alert", row)
+                if not rows:
+                    await asyncio.sleep(LIVE_POLL_S)
+                    yield ""  # a quiet tick
+
+        return _event_stream(request, arrivals())
+
+    def _stream_positions(self, last_event_id: str | None) -> dict[str, str]:
+        """Where each alert stream resumes: the Last-Event-ID (ids joined by commas, sources
+        in name order) or each stream's newest entry."""
+        sources = sorted(self.alert_streams)
+        if last_event_id is None:
+            newest = {s: self.redis.xrevrange(self.alert_streams[s], count=1) for s in sources}
+            return {s: (e[0][0].decode() if e else "0-0") for s, e in newest.items()}
+        ids = last_event_id.split(",")
+        if len(ids) != len(sources) or not all(map(_is_stream_id, ids)):
+            raise ApiError(422, "invalid_parameters", [{
+                "field": "Last-Event-ID",
+                "message": f"expected {len(sources)} stream ids joined by commas"}])
+        return dict(zip(sources, ids, strict=True))
 
 
 def build_app(args: dict[str, str] | None = None) -> serve.Application:

@@ -29,8 +29,10 @@ from core.api_keys import RETAIL_ROLES, Principal
 from core.config_files import load_config
 from core.settings import Settings
 from serve_apps.errors import ApiError, install_error_handlers
+from serve_apps.portal import mount_portal
 from serve_apps.protection import Protection
 from serve_apps.retail_pricing import DemandModel, PricingRoutes, include_pricing_routes
+from serve_apps.retail_review import ReviewRoutes, include_review_routes
 
 STREAM_ID = re.compile(r"^\d{1,19}-\d{1,19}$")
 LIVE_BLOCK_MS = 1000
@@ -45,6 +47,8 @@ app = FastAPI(
 )
 install_error_handlers(app)
 include_pricing_routes(app)
+include_review_routes(app)
+mount_portal(app, "retail")
 app.add_middleware(GZipMiddleware, minimum_size=1000)
 AnyRetailRole = Annotated[Principal, Protection.require(*RETAIL_ROLES)]
 
@@ -71,7 +75,7 @@ def _stream_id(value: str | None, name: str) -> str | None:
 
 @serve.deployment(max_ongoing_requests=MAX_LIVE_CLIENTS + 64)
 @serve.ingress(app)
-class RetailPricingAPI(PricingRoutes):
+class RetailPricingAPI(PricingRoutes, ReviewRoutes):
     def __init__(self, settings: Settings | None = None,
                  demand_model: DeploymentHandle | None = None) -> None:
         self.settings = settings or Settings.from_env()

@@ -18,10 +18,13 @@ thread picking up newly promoted model versions.
 """
 
 import asyncio
+import hashlib
 import inspect
+import json
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -161,6 +164,16 @@ def _json(content: Any, response: Response, **headers: str) -> JSONResponse:
     return JSONResponse(content, headers={**dict(response.headers), **headers})
 
 
+@dataclass(frozen=True)
+class OneItem:
+    """One product-location's recommendation request."""
+
+    pair: tuple[str, str]
+    day: np.datetime64
+    objective: Objective
+    override: dict[str, Any]
+
+
 class PricingState:
     """One per ingress replica: catalog, search index, cache, current prices, versions."""
 
@@ -170,6 +183,7 @@ class PricingState:
         self.lake = Lake.open(settings.lake_uri, settings.aws_endpoint_url)
         self.queries = LakeQueries(self.lake)
         self.rules = PricingRulesConfig.load(settings.configs_dir)
+        self.rules_digest = hashlib.sha256(self.rules.model_dump_json().encode()).hexdigest()[:12]
         self.demand_model = demand_model
         self.cache = Cache(protection.guard, namespace="retail-pricing", ttl_s=CACHE_TTL_S)
         self.aggregate_cache = Cache(protection.guard, namespace="retail-aggregate",
@@ -177,6 +191,7 @@ class PricingState:
         regions = load_config("locations", LocationsConfig, settings.configs_dir).regions
         self.current = CurrentPrices(protection.guard, sorted(regions))
         self.refresh_s = refresh_s
+        self._aggregating: dict[str, asyncio.Future] = {}
         self.features: pa.Table | None = None
         self.stores: pa.Table | None = None
         self.catalog = self._catalog(self.queries.positions(), self._model_info())
@@ -206,18 +221,23 @@ class PricingState:
                                     Versions(info.get("version"), feature_version))
 
     def _follow_versions(self) -> None:
-        """Rebuild the catalog when the model serves a new version (and every 5 minutes)."""
-        rebuilt = time.monotonic()
+        """Rebuild the catalog when the model serves a new version, or when the lake has new
+        positions (checked every 5 minutes); list the lake again when it changed
+        (aggregations read the new listing)."""
+        checked = time.monotonic()
         while not self._stop.wait(self.refresh_s):
             try:
+                self.queries.listing()
                 info = self._model_info()
-                stale = time.monotonic() - rebuilt > CACHE_TTL_S
-                if info.get("version") != self.catalog.versions.model or stale:
-                    positions = self.queries.positions() if stale else self.catalog.positions
+                due = time.monotonic() - checked > CACHE_TTL_S
+                positions = self.queries.positions() if due else self.catalog.positions
+                moved = positions is not self.catalog.positions  # the same table: no news
+                if info.get("version") != self.catalog.versions.model or moved:
                     self.catalog = self._catalog(positions, info)
-                    if stale:
+                    if moved:
                         self.search_index = SearchIndex.from_positions(positions)
-                    rebuilt = time.monotonic()
+                if due:
+                    checked = time.monotonic()
             except Exception:  # keep following; the next round retries
                 log.exception("refreshing the pricing catalog failed")
 
@@ -232,6 +252,7 @@ class PricingState:
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is not None:
+                        self.queries.mark_changed()
                         self.on_price_updates(decode_price_updated(message["data"])["updates"])
             except (redis.RedisError, OSError):
                 self._stop.wait(2.0)
@@ -247,10 +268,11 @@ class PricingState:
     def stop(self) -> None:
         self._stop.set()
 
-    async def recommend(self, pairs: list[tuple[str, str]], day: np.datetime64,
-                        objective: Objective, override: dict[str, Any]
+    async def recommend(self, pairs: list[tuple[str, str]], day: np.datetime64 | np.ndarray,
+                        objective: Objective | list[Objective], override: dict[str, Any]
                         ) -> tuple[list[dict], list[int]]:
-        """Recommendations of the known pairs (one model call) and the unknown positions."""
+        """Recommendations of the known pairs (one model call) and the unknown positions;
+        `day` and `objective` are one for all pairs or one per pair."""
         catalog = self.catalog
         have_model = catalog.versions.model is not None and self.demand_model is not None
         try:
@@ -267,6 +289,52 @@ class PricingState:
                 quantiles = None
             versions = Versions(version, versions.features)
         return decide(plan, quantiles, versions), missing
+
+    def aggregate(self, key: str, query: AggregateQuery) -> asyncio.Future:
+        """The aggregate answer of `query`, computed once at a time per key and cached."""
+        running = self._aggregating.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self._aggregate(key, query))
+            self._aggregating[key] = running
+            running.add_done_callback(lambda done: self._aggregated(key, done))
+        return running
+
+    async def _aggregate(self, key: str, query: AggregateQuery) -> dict[str, Any]:
+        groups, version = await asyncio.to_thread(self.queries.aggregate, query)
+        answer = {"query": query.model_dump(mode="json"), "lake_version": version,
+                  "groups": groups}
+        await asyncio.to_thread(self.aggregate_cache.store, key, answer)
+        return answer
+
+    def _aggregated(self, key: str, done: asyncio.Future) -> None:
+        self._aggregating.pop(key, None)
+        if not done.cancelled() and done.exception() is not None:
+            log.error("aggregating %s failed", key, exc_info=done.exception())
+
+    def check_rules(self, product_id: str, location_id: str, override: dict[str, Any]) -> None:
+        """ApiError 422 naming the rule when `override` is invalid for this item."""
+        rows, _ = self.catalog.rows_of([(product_id, location_id)])
+        try:
+            self.catalog.rule_sets(rows, override)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_parameters", _rule_errors(exc)) from exc
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
+    async def recommend_one(self, items: list[OneItem]) -> list[dict]:
+        """Concurrent single recommendations together: one plan, model call and decision
+        per distinct rule override (items are known and their overrides valid)."""
+        groups: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            groups.setdefault(json.dumps(item.override, sort_keys=True), []).append(i)
+        answers: list[dict] = [{}] * len(items)
+        found = await asyncio.gather(*(self.recommend(
+            [items[i].pair for i in members], np.array([items[i].day for i in members]),
+            [items[i].objective for i in members], items[members[0]].override)
+            for members in groups.values()))
+        for members, (group_answers, _) in zip(groups.values(), found, strict=True):
+            for i, answer in zip(members, group_answers, strict=True):
+                answers[i] = answer
+        return answers
 
 
 def _rule_errors(exc: ValueError) -> list[dict[str, str]]:
@@ -300,22 +368,25 @@ class PricingRoutes:
                         _: Managers) -> Any:
         self._check(product_id, location_id)
         state = self.pricing
+        day = _day(params.target_date)
+        versions = state.catalog.versions
         key = state.cache.key(f"{product_id}:{location_id}",
                               params.model_dump(mode="json") | {
-                                  "day": str(_day(params.target_date))},
-                              state.catalog.versions.model)
-        cached = state.cache.lookup(key)
+                                  "day": str(day), "rules": state.rules_digest,
+                                  "features": versions.features}, versions.model)
+        cached = await asyncio.to_thread(state.cache.lookup, key)  # the loop keeps serving
         _cache_requests.inc(tags={"result": "miss" if cached is MISS else "hit"})
         if cached is not MISS:
             return _json(cached, response, **{"X-Cache": "hit"})
         override = params.model_dump(exclude_none=True,
                                      exclude={"target_date", "objective"})
-        answers, _ = await state.recommend([(product_id, location_id)],
-                                           _day(params.target_date), params.objective, override)
-        if answers[0]["model_version"] == state.catalog.versions.model:  # not mid-swap
-            state.cache.store(key, answers[0],
-                              tags=[product_location_tag(product_id, location_id)])
-        return _json(answers[0], response, **{"X-Cache": "miss"})
+        state.check_rules(product_id, location_id, override)
+        answer = await state.recommend_one(OneItem((product_id, location_id), day,
+                                                   params.objective, override))
+        if answer["model_version"] == versions.model:  # not mid-swap
+            await asyncio.to_thread(state.cache.store, key, answer,
+                                    [product_location_tag(product_id, location_id)])
+        return _json(answer, response, **{"X-Cache": "miss"})
 
     @router.post("/pricing/batch-recommend", response_model=BatchAnswer,
                  summary=f"Recommendations of up to {MAX_BATCH} product-locations at once",
@@ -387,15 +458,18 @@ class PricingRoutes:
                 summary="Price statistics grouped by geography, category, time and season")
     async def aggregate(self, params: Annotated[AggregateQuery, Query()], response: Response,
                         _: AnyRole) -> Any:
+        """Cached per query; an answer of an older lake version is served (within the cache
+        TTL) while the new one is computed in the background."""
         state = self.pricing
         key = state.aggregate_cache.key("aggregate", params.model_dump(mode="json"))
-        cached = state.aggregate_cache.lookup(key)
-        if cached is not MISS:
-            return _json(cached, response, **{"X-Cache": "hit"})
-        groups = await asyncio.to_thread(state.queries.aggregate, params)
-        answer = {"query": params.model_dump(mode="json"), "groups": groups}
-        state.aggregate_cache.store(key, answer)
-        return _json(answer, response, **{"X-Cache": "miss"})
+        cached = await asyncio.to_thread(state.aggregate_cache.lookup, key)
+        if cached is MISS:
+            answer = await asyncio.shield(state.aggregate(key, params))  # shared by waiters
+            return _json(answer, response, **{"X-Cache": "miss"})
+        fresh = cached.get("lake_version") == state.queries.version
+        if not fresh:
+            state.aggregate(key, params)
+        return _json(cached, response, **{"X-Cache": "hit" if fresh else "stale"})
 
     @router.get("/search", summary="Typo-tolerant lookup of products and locations")
     async def search(self, params: Annotated[SearchQuery, Query()],
@@ -502,17 +576,17 @@ class DemandModel:
 
 def _score_together(model: FittedDemandModel, version: str, rows: list[pa.Table],
                     prices: list[np.ndarray]) -> list[tuple]:
-    wide = [np.asarray(p, dtype=float).reshape(r.num_rows, -1) for r, p in zip(
-        rows, prices, strict=True)]
-    repeated = pa.concat_tables([
-        r.take(pa.array(np.repeat(np.arange(r.num_rows), w.shape[1])))
-        for r, w in zip(rows, wide, strict=True)])
-    flat = np.concatenate([np.nan_to_num(w, nan=1.0).reshape(-1) for w in wide])
-    p10, p50, p90 = model.predict_units(repeated, flat)
+    """Every request's candidates in one model call (each request's [n, k] prices padded to
+    the widest k; a missing price scores at 1.0 and is never read back)."""
+    wide = [np.nan_to_num(np.asarray(p, dtype=float).reshape(r.num_rows, -1), nan=1.0)
+            for r, p in zip(rows, prices, strict=True)]
+    k = max(w.shape[1] for w in wide)
+    padded = np.vstack([np.pad(w, ((0, 0), (0, k - w.shape[1])), constant_values=1.0)
+                        for w in wide])
+    quantiles = model.predict_units(pa.concat_tables(rows), padded)
     out, start = [], 0
     for w in wide:
-        end = start + w.size
-        out.append((version, *(a[start:end].reshape(w.shape) for a in (p10, p50, p90))))
+        end = start + len(w)
+        out.append((version, *(q[start:end, :w.shape[1]] for q in quantiles)))
         start = end
     return out
-

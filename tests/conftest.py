@@ -158,3 +158,22 @@ def settings(lake_uri: str, redis_url: str, mqtt_url: str) -> Settings:
     """Settings with this test's own lake and a namespace of its own (actors don't collide)."""
     return Settings(lake_uri=lake_uri, redis_url=redis_url, mqtt_url=mqtt_url,
                     namespace=f"test-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="module")
+def review_keys():  # -> tests.integration.review_app.ReviewKeys
+    """The test module's own Redis keys for the review workflow."""
+    from tests.integration.review_app import ReviewKeys
+
+    return ReviewKeys.fresh()
+
+
+@pytest.fixture(scope="module")
+def review_env(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
+               review_keys) -> Iterator[Settings]:
+    """A seeded lake with a promoted demand model and review configs, one per test module
+    (tests/integration/review_app.py; imported here only when a test asks)."""
+    from tests.integration.review_app import review_settings
+
+    with review_settings(tmp_path_factory.mktemp("review"), redis_url, review_keys) as env:
+        yield env

@@ -5,10 +5,15 @@ optional boolean ``holiday`` and any other numeric columns as exogenous features
 
 Two forecasters:
 - ``seasonal_baseline``: each hour-of-week's empirical quantiles over the previous 8 weeks.
-- ``QuantileForecaster``: one LightGBM booster per quantile (alpha 0.1/0.5/0.9) on hour, day
-  of week, holiday, exogenous columns and lagged levels. P10 and P90 are calibrated split-
-  conformally: boosters fitted without the latest ``calibration_weeks`` give residuals on
-  them, each end moves by its residual quantile, and the boosters are refitted on all rows.
+- ``QuantileForecaster``: one LightGBM booster per quantile (alpha 0.1/0.5/0.9) that predicts
+  the ratio of the value to its seasonal reference (the median of the same hour-of-week over
+  the previous 8 weeks, holidays left out), weighted by the reference so the loss it
+  minimises is the pinball loss in counts. Features: hour, day of week, holiday and the days
+  to and since one, the 8 week lags and the neighbouring hours' as ratios to the reference,
+  their spread, the recent level (the last known 24 h and 168 h against their references,
+  and the week before that) and the same hour's latest known ratio. P10 and P90 are
+  calibrated cross-conformally: each moves by its quantile of out-of-fold residuals over
+  ``calibration_folds`` contiguous time blocks (0 turns it off).
 
 Week lags are 168 h or older; the "latest" features look back ``days_ahead`` whole days,
 where ``days_ahead`` is the target's distance from the forecast origin, so a forecast up to
@@ -31,11 +36,13 @@ HOURS_PER_WEEK = 168
 MAX_DAYS_AHEAD = 7
 LAG_WEEKS = 8
 KEY_COLUMNS = ("location_id", "timestamp", "value", "holiday")
+REFERENCE_FLOOR = 0.05  # the reference never drops below this share of the location's mean
+HOLIDAY_REACH_DAYS = 3  # days before and after a holiday that get their own feature value
 
 DEFAULT_PARAMS: dict[str, Any] = {
     # forecaster knobs
     "holdout_hours": HOURS_PER_WEEK,  # backtest: the final week is held out
-    "calibration_weeks": 3,  # latest weeks before the origin used to calibrate quantiles
+    "calibration_folds": 4,  # time blocks for cross-conformal P10/P90 shifts (0: none)
     "train_weeks": 104,  # history used for training (older rows are dropped)
     # LightGBM booster parameters (anything not listed above goes to LightGBM)
     "learning_rate": 0.05,
@@ -49,7 +56,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "num_threads": 1,  # the boosters are small: threads cost more than they save
     "seed": 7,
 }
-FORECASTER_KEYS = ("holdout_hours", "calibration_weeks", "train_weeks")
+FORECASTER_KEYS = ("holdout_hours", "calibration_folds", "train_weeks")
 
 
 def pinball_loss(actual: npt.ArrayLike, predicted: npt.ArrayLike, alpha: float) -> float:
@@ -112,80 +119,128 @@ def _row_quantiles(matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.stack(result)
 
 
-def _lags(grid: pd.DataFrame) -> npt.NDArray[np.float64]:
+def _lags(locations: pd.Series, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Values at t - k weeks for k = 1..LAG_WEEKS, shape (rows, LAG_WEEKS)."""
-    by_location = grid.groupby("location_id", sort=False)["value"]
+    by_location = pd.Series(values, index=locations.index).groupby(locations, sort=False)
     return np.column_stack(
         [by_location.shift(week * HOURS_PER_WEEK).to_numpy() for week in range(1, LAG_WEEKS + 1)]
     )
 
 
-def _latest_known(
-    grid: pd.DataFrame, days_ahead: npt.NDArray[np.int64]
+def _holiday_flags(grid: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    if "holiday" not in grid:
+        return np.zeros(len(grid), dtype=bool)
+    return grid["holiday"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
+def _holiday_distance(grid: pd.DataFrame, holiday: npt.NDArray[np.bool_]) -> dict[str, Any]:
+    """Days to the next and since the last holiday, HOLIDAY_REACH_DAYS + 1 when further."""
+    day = grid["timestamp"].dt.normalize()
+    holidays = day[holiday].unique()
+    distance = {}
+    for name, direction in (("days_to_holiday", 1), ("days_since_holiday", -1)):
+        days = np.full(len(grid), HOLIDAY_REACH_DAYS + 1.0)
+        for offset in range(HOLIDAY_REACH_DAYS, 0, -1):  # the nearest holiday wins
+            near = (day + pd.Timedelta(days=direction * offset)).isin(holidays).to_numpy()
+            days[near] = offset
+        distance[name] = days
+    return distance
+
+
+def _at_origin(
+    locations: pd.Series, values: npt.ArrayLike, days_ahead: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Each row's ``values`` taken ``days_ahead`` days earlier (known at the origin)."""
+    by_location = pd.Series(values, index=locations.index).groupby(locations, sort=False)
+    earlier = np.column_stack(
+        [by_location.shift(24 * days).to_numpy() for days in range(1, MAX_DAYS_AHEAD + 1)]
+    )
+    return earlier[np.arange(len(locations)), days_ahead - 1]
+
+
+def _rolling_sum(locations: pd.Series, values: npt.NDArray[np.float64], hours: int) -> npt.NDArray:
+    by_location = pd.Series(values, index=locations.index).groupby(locations, sort=False)
+    return by_location.transform(lambda v: v.rolling(hours, min_periods=1).sum()).to_numpy()
+
+
+def _recent_level(
+    locations: pd.Series,
+    values: npt.NDArray[np.float64],
+    reference: npt.NDArray[np.float64],
+    days_ahead: npt.NDArray[np.int64],
 ) -> dict[str, npt.NDArray[np.float64]]:
-    """Same hour and mean of the 24 h ending ``days_ahead`` days before each row."""
-    location = grid["location_id"]
-    by_location = grid.groupby("location_id", sort=False)["value"]
-    day_mean = by_location.transform(lambda values: values.rolling(24, min_periods=1).mean())
-    by_location_mean = day_mean.groupby(location, sort=False)
-    choices = range(1, MAX_DAYS_AHEAD + 1)
-    same_hour = np.column_stack([by_location.shift(24 * days).to_numpy() for days in choices])
-    day_level = np.column_stack([by_location_mean.shift(24 * days).to_numpy() for days in choices])
-    rows, pick = np.arange(len(grid)), days_ahead - 1
-    return {"latest_same_hour": same_hour[rows, pick], "latest_day_level": day_level[rows, pick]}
+    """Known values over their references in the 24 h and 168 h ending at the origin, and in
+    the 168 h a week before that: how far the level runs above or below the season."""
+    known = ~np.isnan(values) & ~np.isnan(reference)
+    level = {}
+    for hours in (24, HOURS_PER_WEEK):
+        total = _rolling_sum(locations, np.where(known, values, 0.0), hours)
+        expected = _rolling_sum(locations, np.where(known, reference, 0.0), hours)
+        ratio = np.divide(total, expected, out=np.full(len(total), np.nan), where=expected > 0)
+        level[f"level_{hours}h"] = _at_origin(locations, ratio, days_ahead)
+        if hours == HOURS_PER_WEEK:
+            by_location = pd.Series(ratio, index=locations.index).groupby(locations, sort=False)
+            week_before = by_location.shift(hours).to_numpy()
+            level["level_168h_week_before"] = _at_origin(locations, week_before, days_ahead)
+    return level
+
+
+def _neighbour_hours_mean(
+    locations: pd.Series, lags: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Mean of the lag weeks' values at the hour before, the hour and the hour after."""
+    by_location = pd.DataFrame(lags, index=locations.index).groupby(locations, sort=False)
+    after = by_location.shift(-1).to_numpy().copy()
+    after[:, 0] = np.nan  # the hour after last week's can be past the forecast origin
+    return np.nanmean(np.hstack([by_location.shift(1).to_numpy(), lags, after]), axis=1)
 
 
 def _features(
     grid: pd.DataFrame, scale: pd.Series, days_ahead: npt.NDArray[np.int64]
-) -> pd.DataFrame:
-    """Model features per grid row; levels are divided by the location's scale.
+) -> tuple[pd.DataFrame, npt.NDArray[np.float64]]:
+    """Model features per grid row and its seasonal reference (NaN without any lag).
 
     ``days_ahead`` is how many days past the forecast origin each row is (1-7): the latest
     features read the value that many days back, which the origin already knows.
     """
-    location_scale = grid["location_id"].map(scale).to_numpy()
-    latest = {
-        name: values / location_scale for name, values in _latest_known(grid, days_ahead).items()
-    }
-    lags = _lags(grid) / location_scale[:, None]
-    by_location = grid.groupby("location_id", sort=False)["value"]
-    week_ago = by_location.shift(HOURS_PER_WEEK)
-    level = {
-        f"level_{days}d": week_ago.groupby(grid["location_id"], sort=False)
-        .transform(lambda values, hours=days * 24: values.rolling(hours, min_periods=1).mean())
-        .to_numpy()
-        / location_scale
-        for days in (1, 7, 28)
-    }
-    seasonal = _row_quantiles(lags)
+    locations = grid["location_id"]
+    location_scale = locations.map(scale).to_numpy()
+    holiday = _holiday_flags(grid)
+    values = np.where(holiday, np.nan, grid["value"].to_numpy(dtype=float))
+    lags = _lags(locations, values)
     with warnings.catch_warnings():  # rows whose lags are all missing give NaN: intended
         warnings.simplefilter("ignore", RuntimeWarning)
-        seasonal_mean = np.nanmean(lags, axis=1)
-    features = pd.DataFrame(
-        {
-            "hour": grid["timestamp"].dt.hour,
-            "day_of_week": grid["timestamp"].dt.day_of_week,
-            "holiday": grid["holiday"].astype(float) if "holiday" in grid else 0.0,
-            **{f"lag_{week}w": lags[:, week - 1] for week in range(1, LAG_WEEKS + 1)},
-            "seasonal_q10": seasonal[0],
-            "seasonal_q50": seasonal[1],
-            "seasonal_q90": seasonal[2],
-            "seasonal_mean": seasonal_mean,
-            **level,
-            "days_ahead": days_ahead,
-            **latest,
-            "location_code": grid["location_id"].map({k: i for i, k in enumerate(scale.index)}),
-        }
-    )
+        low, median, high = _row_quantiles(lags)
+        reference = np.fmax(median, REFERENCE_FLOOR * location_scale)
+        reference[np.isnan(median)] = np.nan
+        features = pd.DataFrame(
+            {
+                "hour": grid["timestamp"].dt.hour,
+                "day_of_week": grid["timestamp"].dt.day_of_week,
+                "holiday": holiday.astype(float),
+                **_holiday_distance(grid, holiday),
+                **{f"lag_{week}w": lags[:, week - 1] / reference
+                   for week in range(1, LAG_WEEKS + 1)},
+                "lag_mean": np.nanmean(lags, axis=1) / reference,
+                "neighbour_hours_mean": _neighbour_hours_mean(locations, lags) / reference,
+                "spread": (high - low) / reference,
+                "lags_known": np.sum(~np.isnan(lags), axis=1),
+                "reference": reference / location_scale,
+                **_recent_level(locations, values, reference, days_ahead),
+                "latest_same_hour": _at_origin(locations, values / reference, days_ahead),
+                "days_ahead": days_ahead,
+                "location_code": locations.map({k: i for i, k in enumerate(scale.index)}),
+            }
+        )
     for column in _exogenous_columns(grid):
         features[column] = grid[column].to_numpy(dtype=float)
-    return features
+    return features, reference
 
 
 def seasonal_baseline(history: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
     """P10/P50/P90 per target row from the same hour-of-week over the 8 weeks before it."""
     grid = _hourly_grid(_known(history, targets), until=targets["timestamp"].max())
-    quantiles = _row_quantiles(_lags(grid))
+    quantiles = _row_quantiles(_lags(grid["location_id"], grid["value"]))
     predicted = grid[["location_id", "timestamp"]].assign(
         **{column: quantiles[i] for i, column in enumerate(QUANTILE_COLUMNS)}
     )
@@ -205,9 +260,16 @@ def _booster_params(params: dict[str, Any], alpha: float) -> dict[str, Any]:
     return {**booster, "objective": "quantile", "alpha": alpha, "verbosity": -1}
 
 
+def _hour_of_day_mean(grid: pd.DataFrame, scale: pd.Series) -> npt.NDArray[np.float64]:
+    """Reference for rows without any lag: the known mean at that hour, else the location's."""
+    hour = grid["timestamp"].dt.hour
+    mean = grid.groupby([grid["location_id"], hour])["value"].transform("mean")
+    return mean.fillna(grid["location_id"].map(scale)).clip(lower=1e-9).to_numpy()
+
+
 @dataclass(frozen=True)
 class QuantileForecaster:
-    """One LightGBM booster per quantile plus calibration shifts in scaled units."""
+    """One LightGBM booster per quantile of the value/reference ratio, plus P10/P90 shifts."""
 
     boosters: tuple[lgb.Booster, ...]
     shifts: tuple[float, ...]
@@ -220,11 +282,11 @@ class QuantileForecaster:
         origin = history.dropna(subset=["value"]).groupby("location_id")["timestamp"].max()
         hours_ahead = (grid["timestamp"] - grid["location_id"].map(origin)) / pd.Timedelta(hours=1)
         days_ahead = np.ceil(hours_ahead.to_numpy() / 24).clip(1, MAX_DAYS_AHEAD).astype(np.int64)
-        features = _features(grid, self.scale, days_ahead)
-        location_scale = grid["location_id"].map(self.scale).to_numpy()
+        features, reference = _features(grid, self.scale, days_ahead)
+        reference = np.where(np.isnan(reference), _hour_of_day_mean(grid, self.scale), reference)
         raw = np.column_stack(
             [
-                (booster.predict(features) + shift) * location_scale
+                (booster.predict(features) + shift) * reference
                 for booster, shift in zip(self.boosters, self.shifts, strict=True)
             ]
         )
@@ -233,45 +295,61 @@ class QuantileForecaster:
         return targets[["location_id", "timestamp"]].merge(predicted, how="left")
 
 
-def _training_rows(
-    grid: pd.DataFrame, features: pd.DataFrame, scale: pd.Series
-) -> tuple[pd.DataFrame, npt.NDArray[np.float64], npt.NDArray[np.datetime64]]:
-    """Features, scaled target and timestamps of the grid rows with a known value."""
-    known = grid["value"].notna().to_numpy()
-    target = (grid["value"] / grid["location_id"].map(scale)).to_numpy()
-    return features[known], target[known], grid["timestamp"].to_numpy()[known]
+def _out_of_fold_residuals(
+    params: dict[str, Any],
+    alpha: float,
+    features: pd.DataFrame,
+    target: npt.NDArray[np.float64],
+    weight: npt.NDArray[np.float64],
+    block: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float64]:
+    """Residuals of each time block's rows under a booster fitted on the other blocks."""
+    residuals = []
+    for held_out in np.unique(block):
+        fit = block != held_out
+        booster = lgb.train(
+            _booster_params(params, alpha),
+            lgb.Dataset(features[fit], target[fit], weight=weight[fit]),
+        )
+        scored = ~fit & (features["holiday"].to_numpy() == 0)  # holidays say little of the rest
+        residuals.append(target[scored] - booster.predict(features[scored]))
+    return np.concatenate(residuals)
 
 
 def fit_forecaster(
     history: pd.DataFrame, params: dict[str, Any] | None = None
 ) -> QuantileForecaster:
-    """Train on ``history``; calibrate P10/P90 on its latest weeks, then refit on all of it."""
+    """Train on ``history`` (rows with at least one week-old lag); with ``calibration_folds``
+    > 1, P10 and P90 move by the matching quantile of their out-of-fold residuals over that
+    many contiguous time blocks (cross-conformal), which widens boosters that overfit."""
     params = {**DEFAULT_PARAMS, **(params or {})}
     start = history["timestamp"].max() - pd.Timedelta(weeks=params["train_weeks"])
-    # keep older weeks than the training rows so their lags and 28-day levels are filled
-    history = history[history["timestamp"] > start - pd.Timedelta(weeks=LAG_WEEKS + 4)]
+    # keep older weeks than the training rows so their lags and levels are filled
+    history = history[history["timestamp"] > start - pd.Timedelta(weeks=LAG_WEEKS + 2)]
     scale = history.groupby("location_id")["value"].mean().clip(lower=1e-9)
     grid = _hourly_grid(history)
     # each training row plays a random horizon so the model learns how staleness matters
     days_ahead = np.random.default_rng(params["seed"]).integers(1, MAX_DAYS_AHEAD + 1, len(grid))
-    features, target, timestamps = _training_rows(
-        grid, _features(grid, scale, days_ahead), scale
-    )
-    recent = timestamps > start.to_datetime64()
-    features, target, timestamps = features[recent], target[recent], timestamps[recent]
-    calibration_start = timestamps.max() - np.timedelta64(params["calibration_weeks"], "W")
-    fit_part = timestamps <= calibration_start
-    shifts = []
-    for alpha in QUANTILES:
-        booster = lgb.train(
-            _booster_params(params, alpha), lgb.Dataset(features[fit_part], target[fit_part])
+    features, reference = _features(grid, scale, days_ahead)
+    target = grid["value"].to_numpy(dtype=float) / reference
+    timestamps = grid["timestamp"].to_numpy()
+    usable = ~np.isnan(target) & (timestamps > start.to_datetime64())
+    if not usable.any():
+        raise ValueError("no row has a value and a week-old lag: need more than a week of data")
+    features, target, weight = features[usable], target[usable], reference[usable]
+    shifts = [0.0] * len(QUANTILES)
+    if params["calibration_folds"] > 1:
+        elapsed = (timestamps[usable] - timestamps[usable].min()).astype(np.float64)
+        block = np.minimum(
+            (elapsed / (elapsed.max() + 1.0) * params["calibration_folds"]).astype(np.int64),
+            params["calibration_folds"] - 1,
         )
-        residual = target[~fit_part] - booster.predict(features[~fit_part])
-        # only the interval ends move: the refit already sees the calibration weeks' level,
-        # and shifting the median too double-counts a trend (it did on the car parks)
-        shifts.append(float(np.quantile(residual, alpha)) if alpha != 0.5 else 0.0)
+        for i, alpha in enumerate(QUANTILES):
+            if alpha != 0.5:  # only the interval ends move
+                residual = _out_of_fold_residuals(params, alpha, features, target, weight, block)
+                shifts[i] = float(np.quantile(residual, alpha))
     boosters = tuple(
-        lgb.train(_booster_params(params, alpha), lgb.Dataset(features, target))
+        lgb.train(_booster_params(params, alpha), lgb.Dataset(features, target, weight=weight))
         for alpha in QUANTILES
     )
     return QuantileForecaster(boosters=boosters, shifts=tuple(shifts), scale=scale)

@@ -78,6 +78,10 @@ class BookedSlot(BaseModel):
     location_id: str
     start: datetime = Field(description="local wall-clock start of the one-hour slot")
     price: float = Field(description="rate-card P50 price when booked")
+    attentive_p10: float | None = Field(None, description="forecast attentive audience when "
+                                        "booked (P10/P50/P90), to judge delivery against")
+    attentive_p50: float | None = None
+    attentive_p90: float | None = None
 
 
 class Booking(BaseModel):

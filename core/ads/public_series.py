@@ -15,6 +15,7 @@ TRAFFIC_CSV = SHARED_DATA / "hourly_traffic_volume.csv"
 PARKING_CSV = SHARED_DATA / "hourly_parking.csv"
 ABSOLUTE_ZERO_READING_K = 200.0  # the traffic file has temp 0 K rows: sensor gaps
 MAX_PLAUSIBLE_RAIN_MM = 100.0  # and one 9,831 mm hour
+WEATHER_COLUMNS = ("temp", "rain_1h", "snow_1h", "clouds_all", "weather_code")
 
 
 def _holiday_flags(timestamps: pd.Series, calendar: holidays.HolidayBase) -> pd.Series:
@@ -22,7 +23,8 @@ def _holiday_flags(timestamps: pd.Series, calendar: holidays.HolidayBase) -> pd.
 
 
 def read_traffic(path: Path | str = TRAFFIC_CSV) -> pd.DataFrame:
-    """I-94 hourly volume: one row per hour (duplicated hours keep their first row)."""
+    """I-94 hourly volume: one row per hour (duplicated hours keep their first row; they
+    repeat the volume with another weather description). Missing hours stay missing."""
     raw = pd.read_csv(path, parse_dates=["date_time"])
     raw = raw.sort_values("date_time", kind="stable").drop_duplicates("date_time", keep="first")
     weather_codes = {name: code for code, name in enumerate(sorted(raw["weather_main"].unique()))}
@@ -39,6 +41,8 @@ def read_traffic(path: Path | str = TRAFFIC_CSV) -> pd.DataFrame:
         }
     )
     years = range(frame["timestamp"].dt.year.min(), frame["timestamp"].dt.year.max() + 1)
+    # Minnesota's calendar: the file's own column names a holiday on its midnight row only
+    # and adds Columbus Day and the State Fair's opening day, which are working days here
     frame["holiday"] = _holiday_flags(frame["timestamp"], holidays.US(subdiv="MN", years=years))
     return frame.reset_index(drop=True)
 

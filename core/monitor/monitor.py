@@ -7,25 +7,24 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 import pyarrow as pa
 
-from core.alerts import Alert, CoolDown, SuggestedAction
+from core.alerts import Alert, CoolDown, alert_id
 from core.monitor.competitor import CompetitorRule
 from core.monitor.config import MonitorConfig
 from core.monitor.flash_sale import FlashSaleRule
 from core.monitor.geography import GeoAnomalyRule
-from core.monitor.observations import MICROS_PER_SECOND, Finding, observations_from_table
 from core.monitor.price_move import PriceMoveRule
+from core.monitor.rows import MICROS_PER_SECOND, Finding, KeyIndex, Rows, rows_from_table
 
-STATE_VERSION = 1
+CHECKPOINT_MAGIC = b"DPM2"  # format 2: a JSON header, then one Arrow IPC stream per section
+HEADER_BYTES = 4
 
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cycle collector: the monitor's state is millions of small acyclic containers
-    that it would rescan again and again (4x slower checkpoints measured), yet holds no cycles."""
+    """Pause the cycle collector while a batch builds many small, acyclic objects."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -35,22 +34,49 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _utc(ts_us: int) -> datetime:
-    return datetime.fromtimestamp(ts_us / MICROS_PER_SECOND, UTC)
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def pack_sections(meta: dict, sections: dict[str, pa.Table]) -> bytes:
+    """Checkpoint bytes: magic, header length, JSON header (meta + section sizes), sections."""
+    blobs = {name: _ipc(table) for name, table in sections.items()}
+    header = json.dumps({"meta": meta, "sizes": {n: len(b) for n, b in blobs.items()}}).encode()
+    return b"".join([CHECKPOINT_MAGIC, len(header).to_bytes(HEADER_BYTES, "big"), header,
+                     *blobs.values()])
+
+
+def unpack_sections(data: bytes) -> tuple[dict, dict[str, pa.Table]]:
+    if not data.startswith(CHECKPOINT_MAGIC):
+        raise ValueError("monitor checkpoint is not format 2 (written by an older version?); "
+                         "start fresh instead")
+    start = len(CHECKPOINT_MAGIC) + HEADER_BYTES
+    at = start + int.from_bytes(data[len(CHECKPOINT_MAGIC):start], "big")
+    header = json.loads(data[start:at])
+    sections = {}
+    for name, size in header["sizes"].items():
+        sections[name] = pa.ipc.open_stream(pa.py_buffer(data[at:at + size])).read_all()
+        at += size
+    return header["meta"], sections
 
 
 class Monitor:
     """All four rules plus the cool-down, over event time. Rows may arrive out of order by up
     to `allowed_lateness_s` behind the newest row seen; older ones are counted in `stats` and
-    skipped. Memory stays bounded: every window is pruned by event time after each batch."""
+    skipped. Each rule works on the whole batch in numpy, with the results a row-by-row pass
+    would give; memory stays bounded: every window is pruned by event time after each batch."""
 
     def __init__(self, config: MonitorConfig) -> None:
         self.config = config
         self.lateness_us = int(config.allowed_lateness_s * MICROS_PER_SECOND)
-        self.price_move = PriceMoveRule(config.price_move)
+        self.keys = KeyIndex()  # (product, store), shared by the per-location rules
+        self.price_move = PriceMoveRule(config.price_move, self.keys)
         self.competitor = CompetitorRule(config.competitor)
-        self.flash_sale = FlashSaleRule(config.flash_sale)
-        self.geo = GeoAnomalyRule(config.geo)
+        self.flash_sale = FlashSaleRule(config.flash_sale, self.keys)
+        self.geo = GeoAnomalyRule(config.geo, self.keys)
         self.cooldown = CoolDown(config.cooldown_minutes * 60)
         self.watermark_us: int | None = None
         self.stats = {"rows": 0, "late_rows": 0, "findings": 0, "alerts": 0, "suppressed": 0}
@@ -62,30 +88,22 @@ class Monitor:
 
     def _process(self, batch: pa.Table, now: datetime | None) -> list[Alert]:
         oldest_allowed = None if self.watermark_us is None else self.watermark_us - self.lateness_us
-        observations = observations_from_table(batch, not_before_us=oldest_allowed)
+        rows = rows_from_table(batch, self.keys, not_before_us=oldest_allowed)
         self.stats["rows"] += batch.num_rows
-        self.stats["late_rows"] += batch.num_rows - len(observations)
-        if not observations:
+        self.stats["late_rows"] += batch.num_rows - len(rows)
+        if not len(rows):
             return []
-        findings: list[Finding] = []
-        for obs in observations:
-            move = self.price_move.observe(obs)
-            if move is not None:
-                findings.append(move)
-            findings.extend(self.competitor.observe(obs))
-            flash = self.flash_sale.observe(obs)
-            if flash is not None:
-                findings.append(flash)
-            self.geo.update(obs)
-        findings.extend(self.geo.evaluate())
+        findings = [*self.price_move.observe(rows), *self.competitor.observe(rows),
+                    *self.flash_sale.observe(rows)]
+        findings.sort(key=lambda finding: (finding.row, finding.rank))
+        findings += self.geo.observe(rows)  # judged after the whole batch is in
         created_at = now or datetime.now(UTC)
+        ts = rows.ts.tolist()
         alerts = [
-            self._alert(finding, created_at) for finding in findings
-            if self.cooldown.admit(
-                finding.dedup_key, finding.observation.ts_us / MICROS_PER_SECOND
-            )
+            self._alert(finding, rows, ts[finding.row], created_at) for finding in findings
+            if self.cooldown.admit(finding.dedup_key, ts[finding.row] / MICROS_PER_SECOND)
         ]
-        newest = observations[-1].ts_us
+        newest = int(rows.ts[-1])
         self.watermark_us = newest if self.watermark_us is None else max(self.watermark_us, newest)
         self._prune()
         self.stats["findings"] += len(findings)
@@ -94,7 +112,7 @@ class Monitor:
         return alerts
 
     def _prune(self) -> None:
-        """Drop state no future row can use (cost grows with what expired, not with state)."""
+        """Drop state no future row can use."""
         assert self.watermark_us is not None
         oldest_row_us = self.watermark_us - self.lateness_us
         for rule in (self.price_move, self.competitor, self.flash_sale, self.geo):
@@ -102,71 +120,58 @@ class Monitor:
         self.cooldown.prune(oldest_row_us / MICROS_PER_SECOND)
 
     @staticmethod
-    def _alert(finding: Finding, created_at: datetime) -> Alert:
-        obs = finding.observation
-        source_ts = _utc(obs.ts_us)
-        return Alert(
-            id=Alert.make_id(finding.dedup_key, source_ts),
-            kind=finding.kind,
-            severity=finding.severity,
-            product_id=obs.product_id,
-            location=obs.store_id,
-            category=obs.category,
-            region=obs.region,
-            evidence=finding.evidence,
-            suggested_action=SuggestedAction(text=finding.action, price=finding.suggested_price),
-            dedup_key=finding.dedup_key,
-            created_at=created_at,
-            source_ts=source_ts,
-        )
+    def _alert(finding: Finding, rows: Rows, ts_us: int, created_at: datetime) -> Alert:
+        row = finding.row
+        evidence, action, suggested_price = finding.rule.describe(finding)
+        return Alert.model_validate({
+            "id": alert_id(finding.dedup_key, ts_us),
+            "kind": finding.kind,
+            "severity": finding.severity,
+            "product_id": rows.product[row],
+            "location": rows.store[row],
+            "category": rows.category[row],
+            "region": rows.region[row],
+            "evidence": evidence,
+            "suggested_action": {"text": action, "price": suggested_price},
+            "dedup_key": finding.dedup_key,
+            "created_at": created_at,
+            "source_ts": datetime.fromtimestamp(ts_us / MICROS_PER_SECOND, UTC),
+        })
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume, as plain JSON/msgpack-able lists, dicts and numbers."""
-        with gc_paused():
-            return self._state_dict()
-
-    def _state_dict(self) -> dict[str, Any]:
+    def state_tables(self) -> dict[str, pa.Table]:
+        """Every rule's state as a table (what a checkpoint holds besides `stats`)."""
+        cooling = self.cooldown.state_dict()
         return {
-            "version": STATE_VERSION,
-            "watermark_us": self.watermark_us,
-            "price_move": self.price_move.state_dict(),
-            "competitor": self.competitor.state_dict(),
-            "flash_sale": self.flash_sale.state_dict(),
-            "geo": self.geo.state_dict(),
-            "cooldown": self.cooldown.state_dict(),
-            "stats": dict(self.stats),
+            "price_move": self.price_move.state_table(),
+            "competitor": self.competitor.state_table(),
+            "flash_sale": self.flash_sale.state_table(),
+            "geo": self.geo.state_table(),
+            "cooldown": pa.table({"dedup_key": pa.array(list(cooling), pa.string()),
+                                  "admitted_s": pa.array(list(cooling.values()), pa.float64())}),
         }
 
     def checkpoint(self) -> bytes:
-        """`state_dict()` as compact JSON bytes (what the actor stores in Redis)."""
+        """The whole state as bytes (what the actor stores in Redis)."""
         with gc_paused():
-            return json.dumps(self._state_dict(), separators=(",", ":")).encode()
+            meta = {"watermark_us": self.watermark_us, "stats": dict(self.stats)}
+            return pack_sections(meta, self.state_tables())
 
     @classmethod
     def from_checkpoint(cls, config: MonitorConfig, data: bytes | None) -> Monitor:
         """A monitor resumed from `checkpoint()` bytes (a fresh one when `data` is None)."""
-        with gc_paused():
-            state = json.loads(data) if data else None
-        return cls.from_state(config, state)
-
-    @classmethod
-    def from_state(cls, config: MonitorConfig, state: dict[str, Any] | None) -> Monitor:
-        """A monitor resumed from `state_dict()` output (a fresh one when `state` is None)."""
         monitor = cls(config)
-        if not state:
+        if not data:
             return monitor
         with gc_paused():
-            monitor._load_state(state)
+            meta, sections = unpack_sections(data)
+            monitor.watermark_us = meta["watermark_us"]
+            monitor.stats.update(meta["stats"])
+            monitor.price_move.load_state(sections["price_move"])
+            monitor.competitor.load_state(sections["competitor"])
+            monitor.flash_sale.load_state(sections["flash_sale"])
+            monitor.geo.load_state(sections["geo"])
+            cooling = sections["cooldown"]
+            monitor.cooldown = CoolDown(config.cooldown_minutes * 60, dict(zip(
+                cooling["dedup_key"].to_pylist(), cooling["admitted_s"].to_pylist(),
+                strict=True)))
         return monitor
-
-    def _load_state(self, state: dict[str, Any]) -> None:
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"monitor state version {state.get('version')!r} is not "
-                             f"{STATE_VERSION}; start fresh instead")
-        self.watermark_us = state["watermark_us"]
-        self.price_move.load_state(state["price_move"])
-        self.competitor.load_state(state["competitor"])
-        self.flash_sale.load_state(state["flash_sale"])
-        self.geo.load_state(state["geo"])
-        self.cooldown = CoolDown(self.config.cooldown_minutes * 60, state["cooldown"])
-        self.stats.update(state["stats"])

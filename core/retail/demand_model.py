@@ -15,6 +15,7 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import lightgbm as lgb
@@ -25,7 +26,14 @@ import xgboost as xgb
 from scipy import stats
 
 from core.retail.registry import ModelRegistry
-from core.retail.training import FEATURES, MONOTONE, Design, Encodings, design
+from core.retail.training import (
+    FEATURES,
+    MONOTONE,
+    Design,
+    Encodings,
+    ProductLocationLookup,
+    row_inputs,
+)
 
 KINDS = ("xgboost", "lightgbm")
 Report = Callable[[int, np.ndarray], bool]  # (rounds so far, validation mean) -> stop?
@@ -91,10 +99,17 @@ def fit_booster(kind: str, config: dict[str, Any], train: Design, valid: Design 
     return lgb.train(params, data, num_boost_round=rounds, callbacks=lgb_callbacks)
 
 
-def predict_mean(kind: str, booster: Any, d: Design) -> np.ndarray:
+def booster_mean(kind: str, booster: Any, x: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Expected units of model inputs `x` with log offsets, on one thread (a request's
+    few hundred rows cost more in thread hand-offs than they gain)."""
     if kind == "xgboost":
-        return booster.predict(_dmatrix(d))
-    return np.exp(booster.predict(d.x, raw_score=True) + d.offset)
+        return booster.inplace_predict(x, base_margin=offset)
+    raw = booster.predict(np.asarray(x, dtype=np.float64), raw_score=True, num_threads=1)
+    return np.exp(raw + offset)
+
+
+def predict_mean(kind: str, booster: Any, d: Design) -> np.ndarray:
+    return booster_mean(kind, booster, d.x, d.offset)
 
 
 def fit_dispersion(actual: np.ndarray, mean: np.ndarray) -> float:
@@ -113,18 +128,24 @@ class DemandModel:
     encodings: Encodings
     dispersion: float
 
+    @cached_property
+    def lookup(self) -> ProductLocationLookup:
+        return ProductLocationLookup(self.pl_features)
+
     def mean_units(self, rows: pa.Table, prices: np.ndarray | None = None) -> np.ndarray:
-        return predict_mean(self.kind, self.booster,
-                            design(rows, self.pl_features, self.encodings, prices))
+        inputs = row_inputs(rows, self.lookup, self.encodings, own_discount=prices is None)
+        x, offset = inputs.at(rows["price"].to_numpy(zero_copy_only=False)
+                              if prices is None else prices)
+        return booster_mean(self.kind, self.booster, x, offset)
 
     def predict_units(self, rows: pa.Table, prices: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """P10, P50 (the mean) and P90 of daily units of each row at each candidate price;
         `prices` is [n] or [n, k] (k candidates per row) and the outputs take its shape."""
         prices = np.asarray(prices, dtype=float)
-        wide = prices.reshape(len(rows), -1)
-        repeated = rows.take(pa.array(np.repeat(np.arange(len(rows)), wide.shape[1])))
-        mean = self.mean_units(repeated, wide.reshape(-1))
+        x, offset = row_inputs(rows, self.lookup, self.encodings, own_discount=False).at(
+            prices.reshape(len(rows), -1))
+        mean = booster_mean(self.kind, self.booster, x, offset)
         size = self.dispersion
         p = size / (size + np.maximum(mean, 1e-9))
         p10 = stats.nbinom.ppf(0.1, size, p)
@@ -149,6 +170,7 @@ class DemandModel:
         if meta["kind"] == "xgboost":
             booster = xgb.Booster()
             booster.load_model(bytearray(files["model.bin"]))
+            booster.set_param({"nthread": 1})
         else:
             booster = lgb.Booster(model_str=files["model.bin"].decode())
         return cls(meta["kind"], booster,

@@ -8,7 +8,8 @@ price, historical price range, days of history, elasticity), as optimiser contex
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import json
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from core.retail.features import ALL_SEASONS
 from core.retail.pricing import CONTEXT_SCHEMA, Objective, Plan, Versions, plan_prices
 from core.retail.rules import PricingRulesConfig, RuleSet
 
+MAX_RESOLVED_RULES = 4096
 FEATURE_COLUMNS = ("price_median", "price_min", "price_max", "n_obs", "elasticity",
                    "elasticity_se", "units_avg_30d")
 
@@ -47,6 +49,8 @@ class PricingCatalog:
     index: dict[str, int]  # product-location key -> row
     product_ids: frozenset[str]
     location_ids: frozenset[str]
+    # (category, override JSON) -> its rules: validating a RuleSet costs more than a request
+    resolved_rules: dict[tuple[str, str], RuleSet] = field(default_factory=dict, compare=False)
 
     @classmethod
     def build(cls, positions: pa.Table, features: pa.Table | None,
@@ -115,21 +119,27 @@ class PricingCatalog:
 
     def rule_sets(self, rows: np.ndarray, override: dict[str, Any] | None) -> list[RuleSet]:
         categories = self.contexts["category"].take(pa.array(rows)).to_pylist()
-        resolved: dict[str, RuleSet] = {}
-        for category in set(categories):
-            resolved[category] = self.rules.for_category(category, override)
-        return [resolved[c] for c in categories]
+        wanted = json.dumps(override or {}, sort_keys=True)
+        for category in {c for c in categories if (c, wanted) not in self.resolved_rules}:
+            if len(self.resolved_rules) >= MAX_RESOLVED_RULES:
+                self.resolved_rules.clear()
+            self.resolved_rules[category, wanted] = self.rules.for_category(category, override)
+        return [self.resolved_rules[c, wanted] for c in categories]
 
-    def plan(self, pairs: list[tuple[str, str]], day: np.datetime64,
-             objective: Objective, override: dict[str, Any] | None,
+    def plan(self, pairs: list[tuple[str, str]], day: np.datetime64 | np.ndarray,
+             objective: Objective | list[Objective], override: dict[str, Any] | None,
              have_model: bool) -> tuple[Plan, list[int]]:
         """The optimiser's plan for the known pairs, and the positions of unknown pairs;
-        ValueError (naming the rule) for bad overrides."""
+        `day` and `objective` are one for every pair or one per pair. ValueError (naming
+        the rule) for bad overrides."""
         rows, missing = self.rows_of(pairs)
+        known = np.delete(np.arange(len(pairs)), missing)
+        days = np.broadcast_to(np.asarray(day, dtype="datetime64[D]"), (len(pairs),))[known]
+        objectives = [objective] * len(rows) if isinstance(objective, str) \
+            else [objective[i] for i in known]
         rules = self.rule_sets(rows, override)
-        plan = plan_prices(self.contexts.take(pa.array(rows)), rules,
-                           np.full(len(rows), day, dtype="datetime64[D]"),
-                           [objective] * len(rows), self.rules.min_history_days, have_model)
+        plan = plan_prices(self.contexts.take(pa.array(rows)), rules, days, objectives,
+                           self.rules.min_history_days, have_model)
         return plan, missing
 
     def with_prices(self, updates: list[dict[str, Any]]) -> PricingCatalog:

@@ -3,19 +3,27 @@ multi-dimensional price aggregations) and the current prices kept in Redis from 
 `price-updated` events.
 
 DuckDB scans the lake's pyarrow dataset (local or S3) with partition pruning on `date` and
-`region`; one DuckDB connection per thread.
+`region`. Listing a big lake costs seconds, so the listing is kept and redone only when the
+lake may have changed (`mark_changed`, e.g. on a `price-updated` event) or has not been
+listed for `max_age_s`; `version` names the files listed (answers cached under it go stale
+with the lake); each thread keeps one DuckDB connection; `positions()` reads only the files
+added since its last call.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as ds
 from pydantic import BaseModel, Field
 
 from core.ingest.records import LAKE_SCHEMA
@@ -54,39 +62,91 @@ class AggregateQuery(BaseModel):
 class LakeQueries:
     """DuckDB over the lake's price points."""
 
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: Lake, relist_s: float = 5.0, max_age_s: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.lake = lake
+        self.relist_s = relist_s
+        self.max_age_s = max_age_s
+        self._clock = clock
         self._local = threading.local()
+        self._listing = threading.Lock()
+        self._current: tuple[ds.Dataset | None, str] = (None, "empty")
+        self._listed_at = -math.inf
+        self._changed = True
+        self._positions: pa.Table | None = None
+        self._position_files: frozenset[str] = frozenset()
 
-    def _connection(self) -> duckdb.DuckDBPyConnection | None:
-        """This thread's connection with `price_points` registered (None: empty lake)."""
+    def mark_changed(self) -> None:
+        """The lake may have new files: list it again (at most every `relist_s`)."""
+        self._changed = True
+
+    @property
+    def version(self) -> str:
+        """A digest of the files last listed ("empty": no price points)."""
+        return self._current[1]
+
+    def listing(self) -> tuple[ds.Dataset | None, str]:
+        """The listed price points (None: empty lake) and their version, listed again when
+        due; while one thread lists, the others keep using the previous listing."""
+        since = self._clock() - self._listed_at
+        due = (self._changed and since >= self.relist_s) or since >= self.max_age_s
+        first = self._listed_at == -math.inf
+        if due and self._listing.acquire(blocking=first):
+            try:
+                if self._listed_at == -math.inf or not first:
+                    self._list()
+            finally:
+                self._listing.release()
+        return self._current
+
+    def _list(self) -> None:
+        self._changed = False  # before listing: a change meanwhile lists again
+        self._listed_at = self._clock()
         if not self.lake.exists(PRICE_POINTS):
-            return None
+            self._current = (None, "empty")
+            return
+        dataset = self.lake.dataset(PRICE_POINTS, LAKE_SCHEMA)
+        digest = hashlib.sha256("\n".join(sorted(dataset.files)).encode()).hexdigest()
+        self._current = (dataset, digest[:16])
+
+    def _connection(self, source: ds.Dataset) -> duckdb.DuckDBPyConnection:
+        """This thread's connection with `source` registered as `price_points`."""
         con = getattr(self._local, "con", None)
         if con is None:
             con = duckdb.connect()
             con.execute("SET threads TO 2")
-            self._local.con = con
-        # re-registered per query: the dataset lists files once, new files appear next time
-        con.register("price_points", self.lake.dataset(PRICE_POINTS, LAKE_SCHEMA))
+            self._local.con, self._local.source = con, None
+        if self._local.source is not source:
+            con.register("price_points", source)
+            self._local.source = source
         return con
 
     def positions(self) -> pa.Table:
         """The latest record of every product-location (one row each)."""
-        con = self._connection()
-        if con is None:
+        dataset, _ = self.listing()
+        if dataset is None:
             return pa.schema([LAKE_SCHEMA.field(c) for c in _POSITION_COLUMNS]).empty_table()
-        picks = ", ".join(f"arg_max({c}, ts) AS {c}" for c in _POSITION_COLUMNS
-                          if c not in ("product_id", "store_id", "ts"))
-        return con.sql(
-            f"SELECT product_id, store_id, {picks}, max(ts) AS ts FROM price_points "
-            "GROUP BY product_id, store_id ORDER BY product_id, store_id").to_arrow_table()
+        files = frozenset(dataset.files)
+        known, previous = self._position_files, self._positions
+        if previous is not None and files == known:
+            return previous
+        if previous is not None and known <= files:  # only new files: merge them in
+            added = ds.dataset(sorted(files - known), filesystem=self.lake.fs, format="parquet",
+                               partitioning="hive", schema=LAKE_SCHEMA,
+                               partition_base_dir=self.lake.path(PRICE_POINTS))
+            latest = _latest(pa.concat_tables([previous, _latest(added)]))
+        else:
+            latest = _latest(dataset)
+        self._positions, self._position_files = latest, files
+        return latest
 
-    def aggregate(self, query: AggregateQuery) -> list[dict[str, Any]]:
-        """One row per group with avg/median/percentiles/min/max/count of the measure."""
-        con = self._connection()
-        if con is None:
-            return []
+    def aggregate(self, query: AggregateQuery) -> tuple[list[dict[str, Any]], str]:
+        """One row per group with avg/median/percentiles/min/max/count of the measure, and
+        the lake version it read."""
+        dataset, version = self.listing()
+        if dataset is None:
+            return [], version
+        con = self._connection(dataset)
         dims = {"time": f"CAST(date_trunc('{query.bucket}', ts) AS DATE)", "season": _SEASON}
         keys = [f"{dims.get(d, d)} AS {d}" for d in dict.fromkeys(query.group_by)]
         measure = "(price - cost)" if query.measure == "margin" else query.measure
@@ -116,7 +176,18 @@ class LakeQueries:
         rows = con.execute(sql, params).fetchall()
         names = [*dict.fromkeys(query.group_by), *STATISTICS]
         return [{name: _plain(value) for name, value in zip(names, row, strict=True)}
-                for row in rows]
+                for row in rows], version
+
+
+def _latest(source: ds.Dataset | pa.Table) -> pa.Table:
+    """The latest row of each product-location in `source` (lake rows or positions)."""
+    picks = ", ".join(f"arg_max({c}, ts) AS {c}" for c in _POSITION_COLUMNS
+                      if c not in ("product_id", "store_id", "ts"))
+    con = duckdb.connect()
+    con.register("source", source)
+    return con.sql(
+        f"SELECT product_id, store_id, {picks}, max(ts) AS ts FROM source "
+        "GROUP BY product_id, store_id ORDER BY product_id, store_id").to_arrow_table()
 
 
 def _plain(value: Any) -> Any:

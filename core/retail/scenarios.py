@@ -49,13 +49,21 @@ def scenario_inputs(contexts: pa.Table, scenario: Scenario, day: np.datetime64
     new = np.round(scenario.prices(current), 2)
     if (new <= 0).any():
         raise ValueError("the scenario makes a price zero or negative")
+    return (*priced_inputs(contexts, new, day, scenario.competitor_change_pct), new)
+
+
+def priced_inputs(contexts: pa.Table, new: np.ndarray, day: np.datetime64,
+                  competitor_change_pct: float = 0.0) -> tuple[pa.Table, np.ndarray]:
+    """Model rows (status quo first, then at the `new` prices, one per row) and their
+    prices [2n, 1]."""
+    current = contexts["current_price"].to_numpy(zero_copy_only=False).astype(float)
     competitor = contexts["competitor_price"].to_numpy(zero_copy_only=False).astype(float)
     moved = contexts.set_column(contexts.schema.get_field_index("competitor_price"),
                                 "competitor_price",
-                                pa.array(competitor * (1 + scenario.competitor_change_pct / 100)))
+                                pa.array(competitor * (1 + competitor_change_pct / 100)))
     days = np.full(contexts.num_rows, day, dtype="datetime64[D]")
     rows = pa.concat_tables([model_rows(contexts, days), model_rows(moved, days)])
-    return rows, np.concatenate([current, new])[:, None], new
+    return rows, np.concatenate([current, new])[:, None]
 
 
 def _measures(price: np.ndarray, cost: np.ndarray, units: np.ndarray) -> list[dict]:

@@ -65,18 +65,27 @@ def _keys(table: pa.Table) -> pa.Array:
     return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
 
 
-def _lookup(rows: pa.Table, pl: pa.Table) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per-row product-location features (global medians where a product-location is new)."""
-    index = pc.index_in(_keys(rows), value_set=_keys(pl))
-    known = np.asarray(index.is_valid())
-    position = index.fill_null(0).to_numpy(zero_copy_only=False)
-    out = {}
-    for name in PL_COLUMNS[2:]:
-        values = pl[name].to_numpy(zero_copy_only=False).astype(float)
-        fallback = np.nanmedian(values) if np.isfinite(values).any() else np.nan
-        picked = values[position] if len(values) else np.full(len(position), np.nan)
-        out[name] = np.where(known & np.isfinite(picked), picked, fallback)
-    return out, known
+class ProductLocationLookup:
+    """The product-location features of `pl` by key, prepared once (a fitted model keeps one):
+    global medians stand in for product-locations it does not know."""
+
+    def __init__(self, pl: pa.Table) -> None:
+        self.keys = _keys(pl)
+        self.values = {name: pl[name].to_numpy(zero_copy_only=False).astype(float)
+                       for name in PL_COLUMNS[2:]}
+        self.fallback = {name: np.nanmedian(v) if np.isfinite(v).any() else np.nan
+                         for name, v in self.values.items()}
+
+    def take(self, rows: pa.Table) -> dict[str, np.ndarray]:
+        """Per-row product-location features of `rows`."""
+        index = pc.index_in(_keys(rows), value_set=self.keys)
+        known = np.asarray(index.is_valid())
+        position = index.fill_null(0).to_numpy(zero_copy_only=False)
+        out = {}
+        for name, values in self.values.items():
+            picked = values[position] if len(values) else np.full(len(position), np.nan)
+            out[name] = np.where(known & np.isfinite(picked), picked, self.fallback[name])
+        return out
 
 
 def _codes(values: pa.ChunkedArray | pa.Array, known: tuple[str, ...]) -> np.ndarray:
@@ -94,23 +103,47 @@ def week_groups(rows: pa.Table) -> np.ndarray:
                      return_inverse=True)[1]
 
 
-def design(rows: pa.Table, pl: pa.Table, encodings: Encodings,
-           prices: np.ndarray | None = None) -> Design:
-    """Model inputs for daily rows; `prices` (one per row) replaces the rows' own prices."""
-    looked, _ = _lookup(rows, pl)
-    price = rows["price"].to_numpy(zero_copy_only=False).astype(float) if prices is None \
-        else np.asarray(prices, dtype=float)
+PRICE_COLUMN = FEATURES.index("log_price_ratio")
+
+
+@dataclass(frozen=True)
+class RowInputs:
+    """Model inputs of rows but for their price; `at(prices)` completes them, so scoring k
+    candidate prices of a row computes its features once."""
+
+    x: np.ndarray  # float32 [rows, len(FEATURES)]; the price column is set by `at`
+    mean_price: np.ndarray
+    base_offset: np.ndarray  # log(mean units)
+    elasticity: np.ndarray
+
+    def at(self, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(x, log offset) of every row at each of its prices ([rows] or [rows, k]): row i's
+        k candidates are rows i*k .. i*k+k-1."""
+        wide = np.asarray(prices, dtype=float)
+        wide = wide[:, None] if wide.ndim == 1 else wide
+        k = wide.shape[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.log(wide / self.mean_price[:, None]).reshape(-1)
+        x = np.repeat(self.x, k, axis=0)
+        x[:, PRICE_COLUMN] = ratio
+        offset = np.repeat(self.base_offset, k) + np.repeat(self.elasticity, k) * ratio
+        return x, offset
+
+
+def row_inputs(rows: pa.Table, lookup: ProductLocationLookup, encodings: Encodings,
+               own_discount: bool = True) -> RowInputs:
+    """Every price-independent model input of daily rows; `own_discount=False` scores the
+    rows at regular (candidate) prices: no promotion, no discount."""
+    looked = lookup.take(rows)
     comp = rows["competitor_min_price"].to_numpy(zero_copy_only=False).astype(float)
-    discount = rows["discount_pct"].to_numpy(zero_copy_only=False).astype(float)
-    if prices is not None:
-        discount = np.zeros_like(discount)  # a candidate price is a regular price
+    discount = rows["discount_pct"].to_numpy(zero_copy_only=False).astype(float) \
+        if own_discount else np.zeros(rows.num_rows)
     days = rows["day"].to_numpy(zero_copy_only=False).astype("datetime64[D]")
     mean_price = looked["price_mean"]
-    ratio = np.log(price / mean_price)
     elasticity = np.minimum(np.nan_to_num(looked["elasticity"], nan=-1.0), MAX_ELASTICITY)
     with np.errstate(divide="ignore", invalid="ignore"):
         columns = {
-            "log_price_ratio": ratio,
+            "log_price_ratio": np.zeros(rows.num_rows),
             "log_competitor_ratio": np.log(comp / mean_price),
             "promo": (discount > 0).astype(float),
             "discount_pct": discount,
@@ -127,7 +160,17 @@ def design(rows: pa.Table, pl: pa.Table, encodings: Encodings,
             "holiday_factor": looked["holiday_factor"],
         }
     x = np.column_stack([np.asarray(columns[name], dtype=np.float32) for name in FEATURES])
-    offset = np.log(np.maximum(looked["units_mean"], 1e-3)) + elasticity * ratio
+    return RowInputs(x, mean_price, np.log(np.maximum(looked["units_mean"], 1e-3)),
+                     elasticity)
+
+
+def design(rows: pa.Table, pl: pa.Table, encodings: Encodings,
+           prices: np.ndarray | None = None) -> Design:
+    """Model inputs for daily rows; `prices` (one per row) replaces the rows' own prices."""
+    inputs = row_inputs(rows, ProductLocationLookup(pl), encodings,
+                        own_discount=prices is None)
+    price = rows["price"].to_numpy(zero_copy_only=False) if prices is None else prices
+    x, offset = inputs.at(price)
     return Design(x, offset, rows["units"].to_numpy(zero_copy_only=False).astype(float),
                   week_groups(rows))
 

@@ -114,6 +114,9 @@ def source_of(camera: CameraConfig) -> Source:
 CameraTopicLeaf = Literal["frames", "telemetry", "shadow/desired", "shadow/reported"]
 
 
+CAMERA_ALERT_STREAM = "dynaprice:alerts:cameras"  # the Redis stream of camera alerts
+
+
 def camera_key(camera_id: str, part: str) -> str:
     """Redis key of one camera's `part` (window, checkpoint, shadow, telemetry)."""
     return f"dynaprice:camera:{camera_id}:{part}"

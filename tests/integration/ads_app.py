@@ -12,7 +12,7 @@ from ray import serve
 from core.ads.audience_history import build_marts, combine_hourly, hourly_partial
 from core.ads.audience_sim import fleet_locations, replayed_forecast, simulate_camera
 from core.ads.ratecard import load_rate_card
-from core.lake import AUDIENCE_FORECASTS, Lake
+from core.lake import ADVERTISING_METRICS, AUDIENCE_FORECASTS, Lake
 from core.settings import Settings
 from serve_apps.ads import FORECAST_FILE, AdPricingAPI
 
@@ -21,23 +21,32 @@ LOCATIONS = 3
 
 
 def stand_in_forecast(lake: Lake, locations: int = LOCATIONS) -> pa.Table:
-    """Two simulated weeks ending the day before FORECAST_START; the last one replayed as
-    next week's forecast, written where the forecast job writes."""
+    """Two simulated weeks ending the day before FORECAST_START, rolled up into the
+    advertising metrics mart; the last week replayed as next week's forecast, written where
+    the forecast job writes."""
     history_start = FORECAST_START - timedelta(days=14)
     raw = pa.concat_tables([simulate_camera(loc, history_start, 14)
                             for loc in fleet_locations(locations)])
     metrics = build_marts(combine_hourly([hourly_partial(raw, {})]), load_rate_card())[
         "advertising_metrics"]
+    lake.write_file(metrics, ADVERTISING_METRICS, "data.parquet")
     table = replayed_forecast(metrics, version="test-version")
     lake.write_file(table, AUDIENCE_FORECASTS, FORECAST_FILE)
     return table
 
 
+def camera_alert_stream(namespace: str) -> str:
+    """The camera alert stream a test app reads (not the fleet's shared one)."""
+    return f"dynaprice:alerts:cameras:{namespace}"
+
+
 @contextmanager
 def running_ads_app(settings: Settings, port: int) -> Iterator[str]:
-    """Yield the app's base URL (its Redis keys under a namespace of their own)."""
+    """Yield the app's base URL, ending in its namespace (its Redis keys, camera alert stream
+    included, are under that namespace)."""
     namespace = f"ads-test-{uuid.uuid4().hex[:8]}"
-    serve.run(AdPricingAPI.bind(settings, namespace), name=namespace,
+    serve.run(AdPricingAPI.bind(settings, namespace, camera_alert_stream(namespace)),
+              name=namespace,
               route_prefix=f"/{namespace}")
     try:
         yield f"http://127.0.0.1:{port}/{namespace}"

@@ -151,7 +151,9 @@ def test_booked_slots_leave_the_plan_and_freed_slots_notify(ads_url: str) -> Non
 
 def test_openapi_fuzzing_finds_no_server_error(ads_url: str) -> None:
     schema = schemathesis.openapi.from_url(f"{ads_url}/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # server-sent event streams never end: test_ads_portal_api.py covers them
+    operations = [result.ok() for result in schema.get_all_operations()
+                  if not result.ok().path.endswith("/live")]
     assert len(operations) >= 10
     for operation in operations:
 

@@ -85,9 +85,29 @@ def test_features_never_read_values_after_the_forecast_origin():
     future = (grid["timestamp"] > origin).to_numpy()
     tampered = grid.copy()
     tampered.loc[future, "value"] *= 7.0
-    before = _features(grid, scale, days_ahead)[future]
-    after = _features(tampered, scale, days_ahead)[future]
-    pd.testing.assert_frame_equal(before, after)
+    before, reference_before = _features(grid, scale, days_ahead)
+    after, reference_after = _features(tampered, scale, days_ahead)
+    pd.testing.assert_frame_equal(before[future], after[future])
+    np.testing.assert_array_equal(reference_before[future], reference_after[future])
+
+
+def test_reference_is_the_eight_week_median_without_holidays():
+    frame = synthetic_series(weeks=10, locations=("a",))
+    grid = _hourly_grid(frame)
+    row = len(grid) - 1
+    lags = grid["value"].to_numpy()[[row - week * 168 for week in range(1, 9)]]
+    holiday_day = grid["timestamp"].iloc[row - 2 * 168].normalize()
+    days_ahead = np.full(len(grid), 1)
+    scale = frame.groupby("location_id")["value"].mean()
+    _, reference = _features(grid, scale, days_ahead)
+    assert reference[row] == pytest.approx(np.median(lags))
+    grid["holiday"] = grid["timestamp"].dt.normalize() == holiday_day
+    features, reference = _features(grid, scale, days_ahead)
+    assert reference[row] == pytest.approx(np.median(np.delete(lags, 1)))
+    assert np.isnan(features["lag_2w"].iloc[row])
+    after = grid.index[grid["timestamp"] == holiday_day + pd.Timedelta(days=1, hours=5)][0]
+    assert features["days_since_holiday"].iloc[after] == 1
+    assert features["days_to_holiday"].iloc[after] == 4  # none within 3 days
 
 
 def test_forecaster_beats_the_baseline_on_a_trending_series():
@@ -95,6 +115,22 @@ def test_forecaster_beats_the_baseline_on_a_trending_series():
     assert metrics["scored_points"] == 2 * 168
     assert metrics["pinball_vs_baseline"] < 0.9  # the baseline lags the trend
     assert 0.65 <= metrics["coverage"] <= 0.95
+
+
+def test_cross_conformal_shifts_widen_an_overfitting_model():
+    overfit = {**SMALL_MODEL, "num_leaves": 63, "min_data_in_leaf": 2}
+    history, holdout = split_holdout(synthetic_series(weeks=12), 168)
+    raw = fit_forecaster(history, {**overfit, "calibration_folds": 0})
+    calibrated = fit_forecaster(history, {**overfit, "calibration_folds": 4})
+    assert raw.shifts == (0.0, 0.0, 0.0)
+    low, median, high = calibrated.shifts
+    assert low < 0.0 < high and median == 0.0
+    targets = holdout.drop(columns="value")
+    coverage = [
+        interval_coverage(holdout["value"], predicted["p10"], predicted["p90"])
+        for predicted in (raw.predict(history, targets), calibrated.predict(history, targets))
+    ]
+    assert coverage[0] < coverage[1]
 
 
 def test_forecast_quantiles_are_ordered_and_cover_each_target():

@@ -96,3 +96,17 @@ def test_periodic_checkpoint_empties_the_journal(redis_client, key_prefix):
     resumed = _monitor(redis_client, key_prefix, [])
     assert resumed.replayed_batches == 1
     assert resumed.monitor.stats == monitor.monitor.stats
+
+
+def test_an_unreadable_checkpoint_starts_a_fresh_monitor(redis_client, key_prefix, caplog):
+    sent: list = []
+    batches = _batches()
+    first = _monitor(redis_client, key_prefix, sent)
+    first.observe(*batches[0])
+    redis_client.set(first.keys["checkpoint"], b'{"format": 1}')  # as an older version wrote
+    resumed = _monitor(redis_client, key_prefix, sent)
+    assert resumed.replayed_batches == 0 and resumed.monitor.stats["rows"] == 0
+    assert "checkpoint is unreadable" in caplog.text
+    for batch_id, table in batches[1:]:
+        resumed.observe(batch_id, table)
+    assert _moves(sent) == []  # the old prices went with the checkpoint: no move to see
