@@ -20,6 +20,7 @@ from core.config_files import load_config
 from core.events import PRICE_UPDATED_CHANNEL, encode_price_updated, price_updates
 from core.ingest.dead_letters import write_dead_letters
 from core.ingest.pipeline import IngestConfig, IngestPipeline
+from core.ingest.received import ReceivedBatch
 from core.ingest.records import LAKE_SCHEMA
 from core.ingest.reference import Reference
 from core.lake import PRICE_POINTS, Lake
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Pending:
-    records: list[Any]
+    records: ReceivedBatch
     source: str
     done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -72,7 +73,7 @@ class RegionIngestor:
         self.pipeline.remember(known)
         log.info("ingestor %s recovered %d known records", self.region, known.num_rows)
 
-    async def ingest(self, records: list[Any], source: str = "http") -> dict[str, Any]:
+    async def ingest(self, records: ReceivedBatch, source: str = "http") -> dict[str, Any]:
         """Acknowledge `records` once they are durable in the lake or the DLQ."""
         if self._lock is None:
             self._lock = asyncio.Lock()
@@ -109,7 +110,7 @@ class RegionIngestor:
     def _write(self, batch: list[_Pending]) -> list[dict[str, Any]]:
         started = time.perf_counter()
         received_at = datetime.now(UTC)
-        records = [r for pending in batch for r in pending.records]
+        records = ReceivedBatch.concat(pending.records for pending in batch)
         starts = [0]
         for pending in batch:
             starts.append(starts[-1] + len(pending.records))

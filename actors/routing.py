@@ -8,6 +8,7 @@ from typing import Any
 import ray
 
 from actors.region_ingestor import RegionIngestor
+from core.ingest.received import ReceivedBatch
 from core.ingest.reference import Reference
 from core.settings import Settings
 
@@ -34,27 +35,19 @@ class IngestRouter:
     def __init__(self, settings: Settings) -> None:
         self.reference = Reference.load(settings.configs_dir)
         self.ingestors = ensure_ingestors(settings)
-        self.fallback = self.reference.region_names[0]
 
-    def split(self, records: list[Any]) -> dict[str, list[int]]:
-        groups: dict[str, list[int]] = {}
-        for i, record in enumerate(records):
-            region = self.reference.region_of(record.get("region")) if isinstance(
-                record, dict) else None
-            groups.setdefault(region or self.fallback, []).append(i)
-        return groups
-
-    async def route(self, records: list[Any], source: str) -> dict[str, Any]:
+    async def route(self, records: ReceivedBatch | list[Any], source: str) -> dict[str, Any]:
         """Ingest everything; the answer counts accepted and lists each rejected record."""
-        groups = self.split(records)
-        calls = [
-            self.ingestors[region].ingest.remote([records[i] for i in idx], source)
-            for region, idx in groups.items()
-        ]
+        batch = records if isinstance(records, ReceivedBatch) else ReceivedBatch.from_objects(
+            records)
+        groups = batch.rows_by_region(self.reference)
+        calls = [self.ingestors[region].ingest.remote(
+            batch if len(groups) == 1 else batch.take(rows), source)
+            for region, rows in groups.items()]
         acks = await asyncio.gather(*calls)
         accepted, rejects = 0, []
-        for idx, ack in zip(groups.values(), acks, strict=True):
+        for rows, ack in zip(groups.values(), acks, strict=True):
             accepted += ack["accepted"]
-            rejects += [dict(r, index=idx[r["index"]]) for r in ack["rejects"]]
+            rejects += [dict(r, index=int(rows[r["index"]])) for r in ack["rejects"]]
         rejects.sort(key=lambda r: r["index"])
         return {"accepted": accepted, "rejected": len(rejects), "rejects": rejects}

@@ -1,5 +1,6 @@
 """The `ingest` application at /api/ingest: price points in, dead letters out."""
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from ray import serve
 from actors.camera_stream import camera_actor_name
 from actors.routing import IngestRouter
 from core.config_files import load_config
-from core.ingest.body import BodyShapeError, MalformedBody, parse_records
+from core.ingest.body import BodyShapeError, MalformedBody, parse_body
 from core.ingest.dead_letters import read_dead_letters
 from core.ingest.pipeline import IngestConfig
 from core.ingest.records import PricePoint, Reason
@@ -59,7 +60,8 @@ class IngestAPI:
     async def price_points(self, request: Request) -> dict[str, Any]:
         body = await read_limited_body(request, self.config.max_body_bytes, "body")
         try:
-            records = parse_records(body, request.headers.get("content-type", ""))
+            records = await asyncio.to_thread(  # Arrow parses outside the GIL
+                parse_body, body, request.headers.get("content-type", ""))
         except MalformedBody as exc:
             raise ApiError(400, "malformed_json", str(exc)) from exc
         except BodyShapeError as exc:

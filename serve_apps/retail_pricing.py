@@ -19,7 +19,6 @@ thread picking up newly promoted model versions.
 
 import asyncio
 import hashlib
-import inspect
 import json
 import logging
 import threading
@@ -31,7 +30,7 @@ from typing import Annotated, Any
 import numpy as np
 import pyarrow as pa
 import redis
-from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Response
+from fastapi import APIRouter, Body, FastAPI, Path, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
@@ -58,6 +57,7 @@ from core.retail.search import Kind, SearchIndex
 from core.settings import Settings
 from serve_apps.errors import ApiError
 from serve_apps.protection import Protection
+from serve_apps.route_mixins import bind_to_replica, include_routes
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +144,7 @@ class CurrentQuery(BaseModel):
 
 
 def include_pricing_routes(app: FastAPI) -> None:
-    """Add the pricing routes to `app` itself (call before `@serve.ingress(app)`). Not
-    `app.include_router(router)`: FastAPI >= 0.137 keeps included routes on the shared
-    router, and Serve's class-based-view rewrite then misses them in the replica (requests
-    answer 422 "self: field required")."""
-    app.router.routes.extend(router.routes)
+    include_routes(app, router)
 
 
 def _invalid(field: str, message: str) -> ApiError:
@@ -491,23 +487,7 @@ class PricingRoutes:
                           "invalidated": stats.invalidated}}
 
 
-async def _serving_replica() -> Any:
-    return serve.get_replica_context().servable_object
-
-
-def _bind_self_to_the_replica() -> None:
-    """Give each route's `self` the replica as a dependency, in every process importing
-    this module, as Serve's class-based-view rewrite does for the ingress module (replicas
-    import this module by reference, so the rewrite done in the driver is not carried)."""
-    for route in router.routes:
-        signature = inspect.signature(route.endpoint)
-        first, *rest = signature.parameters.values()
-        route.endpoint.__signature__ = signature.replace(parameters=[
-            first.replace(default=Depends(_serving_replica)),
-            *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in rest)])
-
-
-_bind_self_to_the_replica()
+bind_to_replica(router)
 
 
 def _positions_as_prices(positions: pa.Table, filters: dict[str, Any]) -> list[dict]:

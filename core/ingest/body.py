@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+from core.ingest.ndjson import read_ndjson
+from core.ingest.received import IS_OBJECT, ReceivedBatch
 
 
 class MalformedBody(ValueError):
@@ -19,39 +23,83 @@ class BodyShapeError(ValueError):
         self.message = message
 
 
-def _loads(text: str, where: str) -> Any:
+def _loads(text: str | bytes, where: str) -> Any:
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise MalformedBody(f"{where}: {exc}") from exc
 
 
-def parse_records(body: bytes, content_type: str = "application/json") -> list[Any]:
-    """The records in `body`. Each item must be an object; its fields are checked later."""
+def _text(body: bytes) -> str:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedBody(f"body is not UTF-8: {exc}") from exc
-    stripped = text.strip()
-    if not stripped:
+    if not text or text.isspace():
         raise MalformedBody("empty body")
-    ndjson = "ndjson" in content_type or "jsonl" in content_type or (
-        stripped[0] == "{" and "\n" in stripped and not stripped.startswith('{"records"'))
-    if ndjson:
-        records = [_loads(line, f"line {n}") for n, line in enumerate(text.splitlines(), 1)
-                   if line.strip()]
-        where = "line"
-    else:
-        data = _loads(text, "body")
-        if isinstance(data, dict) and "records" in data:
-            data = data["records"]
-        elif isinstance(data, dict):
-            data = [data]
-        if not isinstance(data, list):
-            raise BodyShapeError("records", "expected a JSON array of price-point objects")
-        records, where = data, "records"
+    return text
+
+
+def _is_ndjson(text: str, content_type: str) -> bool:
+    if "ndjson" in content_type or "jsonl" in content_type:
+        return True
+    stripped = text.strip()
+    return stripped[0] == "{" and "\n" in stripped and not stripped.startswith('{"records"')
+
+
+_BLANK_BETWEEN = re.compile(rb"\n\s*\n")
+
+
+def _ndjson_lines(body: bytes) -> tuple[list[bytes], list[int], bytes]:
+    """The non-blank lines, their 1-based line numbers, and the lines joined by newlines."""
+    lines = body.split(b"\n")
+    if lines[0].strip() and lines[-1].strip() and not _BLANK_BETWEEN.search(body):
+        return lines, list(range(1, len(lines) + 1)), body
+    kept = [n for n, line in enumerate(lines, 1) if line.strip()]
+    lines = [lines[n - 1] for n in kept]
+    return lines, kept, b"\n".join(lines)
+
+
+def _not_an_object(where: str, record: Any) -> BodyShapeError:
+    return BodyShapeError(where, f"expected an object, got {type(record).__name__}")
+
+
+def _json_records(text: str) -> list[Any]:
+    data = _loads(text, "body")
+    if isinstance(data, dict) and "records" in data:
+        data = data["records"]
+    elif isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise BodyShapeError("records", "expected a JSON array of price-point objects")
+    for i, record in enumerate(data):
+        if not isinstance(record, dict):
+            raise _not_an_object(f"records[{i}]", record)
+    return data
+
+
+def parse_records(body: bytes, content_type: str = "application/json") -> list[Any]:
+    """The records in `body` as decoded JSON objects (their fields are checked later)."""
+    text = _text(body)
+    if not _is_ndjson(text, content_type):
+        return _json_records(text)
+    lines, numbers, _joined = _ndjson_lines(body)
+    records = [_loads(line, f"line {n}") for line, n in zip(lines, numbers, strict=True)]
     for i, record in enumerate(records):
         if not isinstance(record, dict):
-            raise BodyShapeError(f"{where}[{i + (where == 'line')}]",
-                                 f"expected an object, got {type(record).__name__}")
+            raise _not_an_object(f"line[{i + 1}]", record)
     return records
+
+
+def parse_body(body: bytes, content_type: str = "application/json") -> ReceivedBatch:
+    """The records in `body`, column-wise; NDJSON goes straight into Arrow."""
+    text = _text(body)
+    if not _is_ndjson(text, content_type):
+        return ReceivedBatch.from_objects(_json_records(text))
+    lines, numbers, joined = _ndjson_lines(body)
+    batch = read_ndjson(joined, lines, lambda i: _loads(lines[i], f"line {numbers[i]}"))
+    is_object = batch.cells[IS_OBJECT].to_numpy(zero_copy_only=False)
+    if not is_object.all():
+        first = int(is_object.argmin())
+        raise _not_an_object(f"line[{first + 1}]", _loads(lines[first], "line"))
+    return batch

@@ -99,8 +99,8 @@ def _column(values: Sequence[Any], expected: set[type], arrow_type: pa.DataType,
     return _bulk(clean, arrow_type, read, invalid), invalid
 
 
-def _null_non_finite(array: pa.Array, invalid: np.ndarray) -> pa.Array:
-    """NaN and infinities are not prices: flag those cells and null them."""
+def null_non_finite(array: pa.Array, invalid: np.ndarray) -> pa.Array:
+    """NaN and infinities are not prices: flag those cells (in `invalid`) and null them."""
     values = array.to_numpy(zero_copy_only=False)
     bad = ~np.isfinite(values) & np.asarray(array.is_valid())
     if not bad.any():
@@ -115,7 +115,7 @@ def strings(values: Sequence[Any]) -> Column:
 
 def floats(values: Sequence[Any]) -> Column:
     array, invalid = _column(values, {float, int, _NONE}, pa.float64(), _read_float)
-    return _null_non_finite(array, invalid), invalid
+    return null_non_finite(array, invalid), invalid
 
 
 def ints(values: Sequence[Any]) -> Column:
@@ -124,6 +124,11 @@ def ints(values: Sequence[Any]) -> Column:
 
 def price_maps(values: Sequence[Any]) -> Column:
     array, invalid = _column(values, {dict, _NONE}, COMPETITOR_PRICES_TYPE, _read_price_map)
+    return null_non_finite_maps(array, invalid), invalid
+
+
+def null_non_finite_maps(array: pa.MapArray, invalid: np.ndarray) -> pa.MapArray:
+    """A map holding a NaN or infinite price is flagged (in `invalid`) and nulled whole."""
     prices = array.items.to_numpy(zero_copy_only=False)
     bad_items = ~np.isfinite(prices)
     if bad_items.any():
@@ -132,4 +137,4 @@ def price_maps(values: Sequence[Any]) -> Column:
         bad_rows[np.asarray(rows)[bad_items]] = True
         invalid |= bad_rows
         array = pc.if_else(pa.array(~bad_rows), array, pa.nulls(len(array), array.type))
-    return array, invalid
+    return array

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -15,11 +14,6 @@ from core.ingest.validation import Rejection
 from core.lake import DEAD_LETTERS, Lake
 
 
-def _payload_json(payload: Any) -> str:
-    """The record as received; ASCII escapes keep even lone surrogates intact."""
-    return json.dumps(payload, default=str)
-
-
 def dead_letter_table(
     rejections: Sequence[Rejection], source: str, received_at: datetime
 ) -> pa.Table:
@@ -30,7 +24,7 @@ def dead_letter_table(
             "region": [r.region for r in rejections],
             "reason": [str(r.reason) for r in rejections],
             "message": [r.message for r in rejections],
-            "payload": [_payload_json(r.payload) for r in rejections],
+            "payload": [r.payload for r in rejections],
             "source": [source] * n,
             "received_at": [received_at] * n,
             "date": [received_at.strftime("%Y-%m-%d")] * n,

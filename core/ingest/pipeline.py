@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
+from core.ingest.received import ReceivedBatch
 from core.ingest.records import Reason
 from core.ingest.reference import Reference
 from core.ingest.validation import BatchResult, Rejection, validate_batch
@@ -84,9 +85,13 @@ class IngestPipeline:
         idx = encoded.indices.to_numpy()
         return np.abs(valid["price"].to_numpy() - mean[idx]) > band[idx]
 
-    def process(self, raw: Sequence[Any], received_at: datetime) -> BatchResult:
-        """Everything in `raw` ends in `valid` or in `rejections`, never both."""
-        result = validate_batch(raw, self.reference, self.config.margin_tolerance, received_at)
+    def process(self, received: ReceivedBatch | Sequence[Any],
+                received_at: datetime) -> BatchResult:
+        """Every received record ends in `valid` or in `rejections`, never both."""
+        if not isinstance(received, ReceivedBatch):
+            received = ReceivedBatch.from_objects(received)
+        result = validate_batch(received, self.reference, self.config.margin_tolerance,
+                                received_at)
         valid = result.valid
         ids = valid["record_id"].to_pylist()
         first_seen: dict[str, int] = {}
@@ -110,7 +115,7 @@ class IngestPipeline:
             )
             result.rejections.append(Rejection(
                 index=i, record_id=ids[j], region=valid["region"][int(j)].as_py(),
-                reason=reason, message=message, payload=raw[i],
+                reason=reason, message=message, payload=received.payload_json(i),
             ))
         keep = pa.array(~rejected)
         accepted = valid.filter(keep)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -36,12 +37,18 @@ class CategoriesConfig(BaseModel):
     categories: dict[str, list[str]] = Field(min_length=1)
 
 
+def on_distinct(values: pa.Array, compute: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """`compute(values)`, computed once per distinct value (columns with few of them)."""
+    encoded = pc.dictionary_encode(values)
+    return pc.take(compute(encoded.dictionary), encoded.indices)
+
+
 def _lookup(values: pa.Array, table: dict[str, str]) -> pa.Array:
     """Map lower-cased, trimmed strings through `table`; unknown values become null."""
     keys = pa.array(list(table.keys()), pa.string())
     canon = pa.array(list(table.values()), pa.string())
-    normalised = pc.utf8_lower(pc.utf8_trim_whitespace(values))
-    return pc.take(canon, pc.index_in(normalised, value_set=keys))
+    return on_distinct(values, lambda distinct: pc.take(canon, pc.index_in(
+        pc.utf8_lower(pc.utf8_trim_whitespace(distinct)), value_set=keys)))
 
 
 class Reference:
@@ -75,33 +82,30 @@ class Reference:
             load_config("categories", CategoriesConfig, configs_dir),
         )
 
-    def region_of(self, raw_region: object) -> str | None:
-        """The canonical region for one raw value, or None (used to route records)."""
-        if not isinstance(raw_region, str):
-            return None
-        return self._regions.get(raw_region.strip().lower())
-
     def regions(self, values: pa.Array) -> pa.Array:
         return _lookup(values, self._regions)
 
     def cities(self, regions: pa.Array, values: pa.Array) -> pa.Array:
-        keyed = pc.binary_join_element_wise(
-            regions, pc.utf8_lower(pc.utf8_trim_whitespace(values)), "|"
-        )
-        return _lookup(keyed, self._cities)
+        names = on_distinct(values, lambda d: pc.utf8_lower(pc.utf8_trim_whitespace(d)))
+        return _lookup(pc.binary_join_element_wise(regions, names, "|"), self._cities)
 
     def urban(self, cities: pa.Array) -> pa.Array:
         flags = {city.lower(): str(urban) for city, urban in self._city_urban.items()}
         return pc.equal(_lookup(cities, flags), pa.scalar("True"))
 
     def fx_to_usd(self, currencies: pa.Array) -> pa.Array:
-        codes = pc.utf8_upper(pc.utf8_trim_whitespace(currencies))
         keys = pa.array(list(self.fx_rates.keys()), pa.string())
         rates = pa.array(list(self.fx_rates.values()), pa.float64())
-        return pc.take(rates, pc.index_in(codes, value_set=keys))
+        return on_distinct(currencies, lambda distinct: pc.take(rates, pc.index_in(
+            pc.utf8_upper(pc.utf8_trim_whitespace(distinct)), value_set=keys)))
 
     def category_paths(self, values: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
         """Normalised path, top category (null when unknown) and subcategory."""
+        encoded = pc.dictionary_encode(values)
+        distinct = self._category_paths(encoded.dictionary)
+        return tuple(pc.take(column, encoded.indices) for column in distinct)
+
+    def _category_paths(self, values: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
         path = pc.utf8_lower(pc.utf8_trim_whitespace(values))
         path = pc.replace_substring_regex(path, r"\s*(>|/|\\|\|)\s*", "/")
         path = pc.replace_substring_regex(path, r"\s+", "-")
@@ -117,4 +121,5 @@ class Reference:
 
     @staticmethod
     def postal_codes(values: pa.Array) -> pa.Array:
-        return pc.utf8_upper(pc.replace_substring_regex(values, r"\s+", ""))
+        return on_distinct(values, lambda distinct: pc.utf8_upper(
+            pc.replace_substring_regex(distinct, r"\s+", "")))

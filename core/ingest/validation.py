@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,22 +11,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.ingest import columns
-from core.ingest.records import (
-    FLOAT_FIELDS,
-    INT_FIELDS,
-    LAKE_SCHEMA,
-    REQUIRED_FIELDS,
-    STRING_FIELDS,
-    Reason,
-)
-from core.ingest.reference import Reference
+from core.ingest.received import CELL_FIELDS, IS_OBJECT, ReceivedBatch
+from core.ingest.records import LAKE_SCHEMA, REQUIRED_FIELDS, Reason
+from core.ingest.reference import Reference, on_distinct
 
-_READERS = {**dict.fromkeys(STRING_FIELDS, columns.strings),
-            **dict.fromkeys(FLOAT_FIELDS, columns.floats),
-            **dict.fromkeys(INT_FIELDS, columns.ints),
-            "competitor_prices": columns.price_maps}
 _ZONE = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
+_ZONE_CHARS = 6  # the longest zone _ZONE matches, "+05:00"
 _REASONS = list(Reason)
 _UTC = pa.timestamp("us", tz="UTC")
 
@@ -40,7 +30,7 @@ class Rejection:
     region: str | None
     reason: Reason
     message: str
-    payload: Any
+    payload: str  # the record as received, as JSON text
 
 
 @dataclass
@@ -85,19 +75,24 @@ def _parse_instants(values: pa.Array) -> pa.Array:
                                  _parse_instants(values.slice(middle))])
 
 
+def _is_calendar_day(days: pa.Array) -> pa.Array:
+    """YYYY-MM-DD strings that name a real day (strptime alone rolls Feb 30 over to Mar 2)."""
+    parsed = pc.strptime(days, format="%Y-%m-%d", unit="s", error_is_null=True)
+    return pc.equal(pc.cast(pc.cast(parsed, pa.date32()), pa.string()), days)
+
+
 def _timestamps(values: pa.Array, verdicts: _Verdicts) -> pa.Array:
     """Parse ISO 8601 strings with a zone to UTC; flag missing zones and unparseable values."""
     present = np.asarray(values.is_valid())
-    zoned = np.asarray(pc.fill_null(pc.match_substring_regex(values, _ZONE), False))
+    zoned = on_distinct(pc.utf8_slice_codeunits(values, -_ZONE_CHARS),  # few distinct zones
+                        lambda tails: pc.match_substring_regex(tails, _ZONE))
+    zoned = np.asarray(pc.fill_null(zoned, False))
     verdicts.fail(present & ~zoned, Reason.MISSING_TIMEZONE,
                   "timestamp has no zone offset (expected e.g. 2026-11-25T10:00:00-05:00)")
     candidates = pc.if_else(pa.array(present & zoned), values, pa.scalar(None, pa.string()))
     parsed = pc.strptime(candidates, format="%Y-%m-%dT%H:%M:%S%z", unit="us",
                          error_is_null=True).cast(_UTC)
-    # strptime rolls impossible dates over (Feb 30 -> Mar 2): the calendar date must survive
-    day = pc.utf8_slice_codeunits(candidates, 0, 10)
-    real_day = pc.equal(pc.strftime(pc.strptime(day, format="%Y-%m-%d", unit="s",
-                                                error_is_null=True), format="%Y-%m-%d"), day)
+    real_day = on_distinct(pc.utf8_slice_codeunits(candidates, 0, 10), _is_calendar_day)
     parsed = pc.if_else(pc.fill_null(real_day, False), parsed, pa.scalar(None, _UTC))
     retry = np.asarray(pc.and_(candidates.is_valid(), parsed.is_null()))
     if not retry.any():  # fractional seconds and other ISO forms take Arrow's full parser
@@ -118,37 +113,34 @@ def _convert_map_values(maps: pa.MapArray, factor: pa.Array) -> pa.MapArray:
     return pa.MapArray.from_arrays(maps.offsets, maps.keys, scaled, mask=maps.is_null())
 
 
-def _row_min_of_maps(maps: pa.MapArray, n: int) -> pa.Array:
-    parents = _map_rows(maps)
-    if len(parents) == 0:
-        return pa.nulls(n, pa.float64())
-    grouped = pa.table({"row": parents, "price": maps.items}).group_by("row").aggregate(
-        [("price", "min")]
-    )
-    out = np.full(n, np.nan)
-    out[grouped["row"].to_numpy()] = grouped["price_min"].to_numpy()
+def _row_min_of_maps(maps: pa.MapArray) -> pa.Array:
+    offsets = maps.offsets.to_numpy()
+    filled = (np.diff(offsets) > 0) & np.asarray(maps.is_valid())
+    out = np.full(len(maps), np.nan)
+    if filled.any():
+        out[filled] = np.minimum.reduceat(maps.items.to_numpy(zero_copy_only=False),
+                                          offsets[:-1][filled])
     return pa.array(out, mask=np.isnan(out))
 
 
 def validate_batch(
-    raw: Sequence[Any], reference: Reference, margin_tolerance: float, received_at: datetime
+    received: ReceivedBatch, reference: Reference, margin_tolerance: float, received_at: datetime
 ) -> BatchResult:
-    """Check and normalise `raw` records; never raises on bad input."""
-    n = len(raw)
+    """Check and normalise the received records; never raises on bad input."""
+    n = len(received)
     verdicts = _Verdicts(n)
-    is_object = np.fromiter((isinstance(r, dict) for r in raw), dtype=bool, count=n)
-    verdicts.fail(~is_object, Reason.NOT_AN_OBJECT, "record is not a JSON object")
-    records = [r if isinstance(r, dict) else {} for r in raw]
-
-    cells: dict[str, pa.Array] = {}
-    invalid_by_field: dict[str, np.ndarray] = {}
-    for name, read in _READERS.items():
-        cells[name], invalid_by_field[name] = read([r.get(name) for r in records])
+    verdicts.fail(~received.cells[IS_OBJECT].to_numpy(zero_copy_only=False),
+                  Reason.NOT_AN_OBJECT, "record is not a JSON object")
+    cells = {name: received.cells[name].combine_chunks() for name in CELL_FIELDS}
+    invalid_by_field = {name: received.invalid(name) for name in CELL_FIELDS}
     for name in REQUIRED_FIELDS:
         verdicts.fail(np.asarray(cells[name].is_null()) & ~invalid_by_field[name],
                       Reason.MISSING_FIELD, f"missing required field '{name}'")
     for name, invalid in invalid_by_field.items():
         verdicts.fail(invalid, Reason.INVALID_TYPE, f"field '{name}' has the wrong type")
+
+    def cell(name: str, i: int) -> Any:
+        return cells[name][i].as_py()
 
     ts = _timestamps(cells["timestamp"], verdicts)
     verdicts.fail(np.asarray(ts.is_null()) & np.asarray(cells["timestamp"].is_valid()),
@@ -156,18 +148,18 @@ def validate_batch(
 
     region = reference.regions(cells["region"])
     verdicts.fail(region.is_null(), Reason.UNKNOWN_REGION,
-                  lambda i: f"unknown region {records[i].get('region')!r}")
+                  lambda i: f"unknown region {cell('region', i)!r}")
     city = reference.cities(region, cells["city"])
     verdicts.fail(city.is_null(), Reason.UNKNOWN_CITY,
-                  lambda i: f"unknown city {records[i].get('city')!r} in region "
-                            f"{records[i].get('region')!r}")
+                  lambda i: f"unknown city {cell('city', i)!r} in region "
+                            f"{cell('region', i)!r}")
     category_path, category, subcategory = reference.category_paths(cells["category_path"])
     verdicts.fail(category.is_null(), Reason.UNKNOWN_CATEGORY,
-                  lambda i: f"unknown top-level category in {records[i].get('category_path')!r}")
+                  lambda i: f"unknown top-level category in {cell('category_path', i)!r}")
     currency = pc.fill_null(cells["currency"], "USD")
     fx = reference.fx_to_usd(currency)
     verdicts.fail(fx.is_null(), Reason.UNKNOWN_CURRENCY,
-                  lambda i: f"no USD rate for currency {records[i].get('currency')!r}")
+                  lambda i: f"no USD rate for currency {cell('currency', i)!r}")
 
     price, cost = cells["price"], cells["cost"]
     competitors = cells["competitor_prices"]
@@ -183,8 +175,7 @@ def validate_batch(
                   "revenue must not be negative")
     verdicts.fail(competitor_bad, Reason.NEGATIVE_QUANTITY, "competitor prices must be positive")
     verdicts.fail(pc.less_equal(price, cost), Reason.PRICE_NOT_ABOVE_COST,
-                  lambda i: f"price {records[i].get('price')} is not above cost "
-                            f"{records[i].get('cost')}")
+                  lambda i: f"price {cell('price', i)} is not above cost {cell('cost', i)}")
     discount = pc.fill_null(cells["discount_pct"], 0.0)
     verdicts.fail(pc.or_(pc.less(discount, 0.0), pc.greater_equal(discount, 100.0)),
                   Reason.DISCOUNT_OUT_OF_RANGE, "discount_pct must be in [0, 100)")
@@ -192,7 +183,7 @@ def validate_batch(
     verdicts.fail(
         pc.greater(pc.abs(pc.subtract(cells["margin"], margin)), margin_tolerance),
         Reason.MARGIN_INCONSISTENT,
-        lambda i: f"margin {records[i].get('margin')} disagrees with (price - cost) / price",
+        lambda i: f"margin {cell('margin', i)} disagrees with (price - cost) / price",
     )
 
     ok = verdicts.ok
@@ -226,23 +217,23 @@ def validate_batch(
             "revenue": revenue,
             "inventory_level": cells["inventory_level"],
             "competitor_prices": competitors_usd,
-            "competitor_min_price": _row_min_of_maps(competitors_usd, n),
+            "competitor_min_price": _row_min_of_maps(competitors_usd),
             "ingested_at": pa.array([received_at] * n, pa.timestamp("us", tz="UTC")),
             "region": region,
-            "date": pc.strftime(ts, format="%Y-%m-%d"),
+            "date": pc.cast(pc.cast(ts, pa.date32()), pa.string()),
         },
         schema=LAKE_SCHEMA,
     ).filter(pa.array(ok))
 
+    record_ids = cells["record_id"]
     rejections = [
         Rejection(
             index=int(i),
-            record_id=records[i].get("record_id") if isinstance(records[i].get("record_id"), str)
-            else None,
+            record_id=record_ids[int(i)].as_py(),
             region=region[int(i)].as_py(),
             reason=_REASONS[verdicts.code[i] - 1],
             message=verdicts.messages[int(i)],
-            payload=raw[i],
+            payload=received.payload_json(int(i)),
         )
         for i in np.flatnonzero(~ok)
     ]
