@@ -82,7 +82,8 @@ class Inventory(BaseModel):
 
 
 class AppliedRules(BaseModel):
-    """The rule set that applied, the bounds it gave and which rules set them."""
+    """The rule set that applied, the bounds it gave and which rules set them; `bounds` says
+    which range the price obeys (`binding` and `relaxed` refer to it)."""
 
     category: str
     rules: RuleSet
@@ -93,6 +94,8 @@ class AppliedRules(BaseModel):
     binding: list[str]  # rules the recommended price sits on
     relaxed: list[str]  # rules that could not hold (an ending that fits no allowed price)
     clearance_low: float
+    clearance_high: float | None = None  # None in documents from before it was reported
+    bounds: Literal["regular", "clearance"] = "regular"  # low-high or clearance_low-_high
 
 
 class Recommendation(BaseModel):
@@ -136,6 +139,7 @@ class Plan:
     regular: Bounds
     clearance: Bounds
     relaxed_ending: np.ndarray  # [n] no price with the ending fits the regular bounds
+    clearance_relaxed_ending: np.ndarray  # [n] no price with the ending fits the clearance bounds
     modelled: np.ndarray  # [n] bool
     fallback_reason: list[str | None]
 
@@ -180,32 +184,46 @@ def _padded(prices: np.ndarray, width: int) -> np.ndarray:
     return np.hstack([prices, np.full((len(prices), width - prices.shape[1]), np.nan)])
 
 
-def _grid(low: np.ndarray, high: np.ndarray, ending: tuple[float, ...], k: int) -> np.ndarray:
-    """[n, k] candidates in [low, high]: prices with the ending, or whole cents."""
+def _ending_fits(low: np.ndarray, high: np.ndarray, ending: tuple[float, ...]) -> np.ndarray:
+    """[n] whether some price with the ending lies in [low, high] (always, without one)."""
     if not ending:
-        return cent_grid(low, high, k)
-    return _padded(ending_candidates(low, high, ending, k), k)
+        return np.ones(len(low), dtype=bool)
+    return np.isfinite(ending_candidates(low, high, ending, 1)[:, 0])
+
+
+def _grid(low: np.ndarray, high: np.ndarray, ending: tuple[float, ...], k: int,
+          fits: np.ndarray) -> np.ndarray:
+    """[n, k] candidates in [low, high]: prices with the ending where one `fits` (the lowest
+    always among them), whole cents (both bounds among them) elsewhere."""
+    cents = cent_grid(low, high, k)
+    if not ending:
+        return cents
+    return np.where(fits[:, None], _padded(ending_candidates(low, high, ending, k), k), cents)
 
 
 def _candidates(rules: list[RuleSet], regular: Bounds, clearance: Bounds,
-                current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate prices per item (regular range, then down to the clearance floor, then the
-    current price) and whether its ending rule had to be relaxed."""
-    out = np.full((len(rules), GRID + CLEARANCE_GRID), np.nan)
-    relaxed = np.zeros(len(rules), dtype=bool)
+                current: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate prices per item (the regular range, the clearance range below it, the
+    current price) and whether its ending rule is relaxed in the regular / clearance range.
+
+    Both ranges get an allowed candidate: where the ending fits the clearance range, its
+    lowest such price is the lowest of the clearance block or (when above the regular low)
+    of the regular block."""
+    n = len(rules)
+    out = np.full((n, GRID + CLEARANCE_GRID), np.nan)
+    regular_fits, clearance_fits = np.ones(n, dtype=bool), np.ones(n, dtype=bool)
+    below_regular = np.minimum(clearance.high, regular.low)
     endings = [r.price_endings for r in rules]
     for ending in set(endings):
         rows = np.flatnonzero([e == ending for e in endings])
-        low, high, floor = regular.low[rows], regular.high[rows], clearance.low[rows]
-        block = np.hstack([_grid(low, high, ending, GRID),
-                           _grid(floor, low, ending, CLEARANCE_GRID)])
-        stuck = ~np.isfinite(block[:, :GRID]).any(axis=1)
-        if stuck.any():  # no price with the ending fits: any whole cent
-            block[stuck] = np.hstack([cent_grid(low[stuck], high[stuck], GRID),
-                                      cent_grid(floor[stuck], low[stuck], CLEARANCE_GRID)])
-            relaxed[rows[stuck]] = True
-        out[rows] = block
-    return _sorted_unique(np.hstack([out, current[:, None]])), relaxed
+        low, high = regular.low[rows], regular.high[rows]
+        floor, top = clearance.low[rows], below_regular[rows]
+        regular_fits[rows] = _ending_fits(low, high, ending)
+        clearance_fits[rows] = _ending_fits(floor, clearance.high[rows], ending)
+        out[rows] = np.hstack([_grid(low, high, ending, GRID, regular_fits[rows]),
+                               _grid(floor, top, ending, CLEARANCE_GRID, clearance_fits[rows])])
+    prices = _sorted_unique(np.hstack([out, current[:, None]]))
+    return prices, ~regular_fits, ~clearance_fits
 
 
 def plan_prices(context: pa.Table, rules: list[RuleSet], days: np.ndarray,
@@ -216,7 +234,7 @@ def plan_prices(context: pa.Table, rules: list[RuleSet], days: np.ndarray,
     competitor, current = _np(context, "competitor_price"), _np(context, "current_price")
     regular = price_bounds(rules, cost, reference, competitor)
     clearance = price_bounds(rules, cost, reference, competitor, clearance=True)
-    prices, relaxed = _candidates(rules, regular, clearance, current)
+    prices, relaxed, clearance_relaxed = _candidates(rules, regular, clearance, current)
     current_col = np.nanargmin(np.abs(prices - current[:, None]), axis=1)
     history = context["history_days"].to_numpy(zero_copy_only=False)
     reasons: list[str | None] = [
@@ -224,27 +242,21 @@ def plan_prices(context: pa.Table, rules: list[RuleSet], days: np.ndarray,
         else f"only {int(h)} days of history (the model needs {min_history_days})"
         if h < min_history_days else None for h in history]
     return Plan(context, rules, np.asarray(days, dtype="datetime64[D]"), objectives, prices,
-                current_col, regular, clearance, relaxed,
+                current_col, regular, clearance, relaxed, clearance_relaxed,
                 np.array([r is None for r in reasons], dtype=bool), reasons)
 
 
-def _endings_ok(plan: Plan) -> np.ndarray:
-    """[n, k] whether each candidate keeps its item's ending rule (unless relaxed)."""
-    ok = np.ones(plan.prices.shape, dtype=bool)
-    endings = [r.price_endings for r in plan.rules]
-    for ending in set(endings) - {()}:
-        rows = np.array([e == ending for e in endings]) & ~plan.relaxed_ending
-        ok[rows] = has_ending(plan.prices[rows], ending)
-    return ok
-
-
-def _allowed(plan: Plan, bounds: Bounds, endings_ok: np.ndarray) -> np.ndarray:
-    """[n, k] candidates obeying `bounds` and the endings (at least one per row: bounds are
-    whole cents and the candidates include them)."""
+def _allowed(plan: Plan, bounds: Bounds, relaxed: np.ndarray) -> np.ndarray:
+    """[n, k] candidates obeying `bounds` and the ending rule unless `relaxed` (at least one
+    per row, see `_candidates`)."""
     prices = plan.prices
     with np.errstate(invalid="ignore"):
-        inside = (prices >= bounds.low[:, None] - EPS) & (prices <= bounds.high[:, None] + EPS)
-    return inside & endings_ok
+        ok = (prices >= bounds.low[:, None] - EPS) & (prices <= bounds.high[:, None] + EPS)
+    endings = [r.price_endings for r in plan.rules]
+    for ending in set(endings) - {()}:
+        rows = np.array([e == ending for e in endings]) & ~relaxed
+        ok[rows] &= has_ending(prices[rows], ending)
+    return ok
 
 
 def _argmax(score: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -292,9 +304,8 @@ def decide(plan: Plan, quantiles: tuple[np.ndarray, np.ndarray, np.ndarray] | No
     p50 = q[1]
     prices = np.nan_to_num(plan.prices, nan=0.0)
     cost = _np(plan.context, "cost")
-    endings_ok = _endings_ok(plan)
-    regular = _allowed(plan, plan.regular, endings_ok)
-    clearance = _allowed(plan, plan.clearance, endings_ok)
+    regular = _allowed(plan, plan.regular, plan.relaxed_ending)
+    clearance = _allowed(plan, plan.clearance, plan.clearance_relaxed_ending)
     tie = 1e-9 * prices  # equal scores: the higher price
     best = {"revenue": _argmax(prices * p50 + tie, regular),
             "volume": _argmax(p50 + tie, regular),
@@ -347,7 +358,9 @@ def _document(plan: Plan, i: int, row: dict, price: float, method: str, expected
               status_quo: dict, elasticity: float, alternatives: dict[str, dict],
               high_stock: bool, days_of_supply: float, versions: Versions) -> dict:
     modelled = bool(plan.modelled[i])
-    bounds = plan.clearance if method == "clearance" else plan.regular
+    clearing = method == "clearance"
+    bounds = plan.clearance if clearing else plan.regular
+    relaxed = (plan.clearance_relaxed_ending if clearing else plan.relaxed_ending)[i]
     binding = (bounds.low_set_by[i] if price <= bounds.low[i] + 0.01 else []) + \
         (bounds.high_set_by[i] if price >= bounds.high[i] - 0.01 else [])
     low_seen, high_seen = _finite(row["history_min"]), _finite(row["history_max"])
@@ -377,8 +390,10 @@ def _document(plan: Plan, i: int, row: dict, price: float, method: str, expected
                   "high": round(float(plan.regular.high[i]), 4),
                   "low_set_by": plan.regular.low_set_by[i],
                   "high_set_by": plan.regular.high_set_by[i], "binding": binding,
-                  "relaxed": ["price_endings"] if plan.relaxed_ending[i] else [],
-                  "clearance_low": round(float(plan.clearance.low[i]), 4)},
+                  "relaxed": ["price_endings"] if relaxed else [],
+                  "clearance_low": round(float(plan.clearance.low[i]), 4),
+                  "clearance_high": round(float(plan.clearance.high[i]), 4),
+                  "bounds": "clearance" if clearing else "regular"},
         "historical_range": seen, "risk": risk, "model_version": versions.model,
         "feature_version": versions.features,
     }

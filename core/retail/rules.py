@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core.config_files import load_config
 
 EPS = 1e-9
-CENT_TOLERANCE = 1e-6  # in cents: 2.3 * 100 is 229.99999999999997
+# In cents: float noise only (2.3 * 100 is 229.99999999999997); a bound more than this past
+# a whole cent rounds to the next one, so the margin floor is never undercut by more than 1e-11.
+CENT_TOLERANCE = 1e-9
 
 
 class ClearanceRules(BaseModel):

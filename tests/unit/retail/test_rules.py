@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from core.config_files import ConfigError
 from core.retail.price_endings import ending_candidates, has_ending
 from core.retail.pricing import CONTEXT_SCHEMA, Versions, plan_prices, recommend
-from core.retail.rules import PricingRulesConfig, RuleSet
+from core.retail.rules import ClearanceRules, PricingRulesConfig, RuleSet
 
 ENDINGS = st.lists(st.sampled_from([0.0, 0.49, 0.95, 0.99]), max_size=2).map(tuple)
 RULES = st.builds(
@@ -25,6 +25,7 @@ RULES = st.builds(
     clearance=st.builds(dict, max_discount=st.floats(0.0, 0.9), min_margin=st.floats(0, 0.5),
                         priority=st.sampled_from(["alternative", "recommend"]),
                         days_of_supply=st.floats(1, 60)))
+CENTS = 1e-9  # float noise in cents; a bound further past a whole cent rounds beyond it
 ITEM = st.tuples(st.floats(0.2, 80.0), st.floats(0.7, 3.0), st.one_of(
     st.just(math.nan), st.floats(0.5, 1.6)), st.floats(-4.0, -0.3), st.floats(0, 5000))
 
@@ -54,9 +55,28 @@ def _model(items):
     return score
 
 
+def _clearing(**rules) -> RuleSet:
+    clearance = ClearanceRules(days_of_supply=1.0, max_discount=0.0, min_margin=0.0,
+                               priority="recommend")
+    return RuleSet(max_discount=0.0, max_premium=0.0, clearance=clearance, **rules)
+
+
 @settings(max_examples=150, deadline=None)
 @given(rules=RULES, items=st.lists(ITEM, min_size=1, max_size=6),
        objective=st.sampled_from(["revenue", "volume", "margin"]))
+# clearance bounds (capped by the competitor band) below the regular margin floor, no
+# candidate with the ending inside them
+@example(rules=_clearing(min_margin=0.385, competitor_band=0.0, price_endings=(0.49,)),
+         items=[(1.0, 1.0, math.nan, -1.0, 0.0), (3.37109375, 2.0, 0.5, -1.0, 21.0)],
+         objective="revenue")
+@example(rules=_clearing(min_margin=0.3639081368256925, competitor_band=None,
+                         price_endings=(0.99,)),
+         items=[(47.69558928655371, 0.7, 0.9775711636486424, -0.45594421639393357,
+                 4166.404528894998)], objective="revenue")
+# the margin floor 0.5000000067 is not float noise: 0.50 breaks it
+@example(rules=RuleSet(min_margin=0.0, max_discount=0.0, max_premium=0.0,
+                       competitor_band=None),
+         items=[(0.5000000067, 1.0, math.nan, -1.0, 0.0)], objective="volume")
 def test_answers_obey_every_rule(rules: RuleSet, items, objective) -> None:
     context = _context(items)
     n = len(items)
@@ -79,7 +99,7 @@ def test_answers_obey_every_rule(rules: RuleSet, items, objective) -> None:
         upper = min(ref * (1 + rules.max_premium), comp * (1 + band) if band is not None
                     else np.inf)
         lower = max(ref * (1 - discount), comp * (1 - band) if band is not None else 0)
-        floor_cent = math.ceil(floor * 100 - 1e-6) / 100
+        floor_cent = math.ceil(floor * 100 - CENTS) / 100
         if upper >= floor_cent:
             assert price <= upper + 1e-9, "upper bounds hold unless below the margin floor"
         else:
@@ -87,19 +107,23 @@ def test_answers_obey_every_rule(rules: RuleSet, items, objective) -> None:
         if lower <= max(upper, floor):
             # lower bounds hold unless above an upper bound; with no whole cent between
             # them, they give way by less than a cent
-            some_cent = math.ceil(max(lower, floor) * 100 - 1e-6) <= math.floor(
-                max(upper, floor_cent) * 100 + 1e-6)
+            some_cent = math.ceil(max(lower, floor) * 100 - CENTS) <= math.floor(
+                max(upper, floor_cent) * 100 + CENTS)
             assert price >= lower - (1e-9 if some_cent else 0.01)
+        applied = answer["rules"]
+        assert applied["bounds"] == ("clearance" if clearing else "regular")
+        low, high = (applied["clearance_low"], applied["clearance_high"]) if clearing \
+            else (applied["low"], applied["high"])
+        assert low - 1e-9 <= price <= high + 1e-9, "inside the reported bounds"
         if rules.price_endings:
-            low, high = answer["rules"]["low"], answer["rules"]["high"]
             fits = np.isfinite(ending_candidates(np.array([low]), np.array([high]),
                                                  rules.price_endings, 10)).any()
             if fits:
                 assert has_ending(np.array([price]), rules.price_endings)[0]
-                assert answer["rules"]["relaxed"] == []
+                assert applied["relaxed"] == []
             else:
-                assert answer["rules"]["relaxed"] == ["price_endings"]
-        assert answer["rules"]["rules"] == rules.model_dump()
+                assert applied["relaxed"] == ["price_endings"]
+        assert applied["rules"] == rules.model_dump()
 
 
 def test_repo_config_loads_with_category_overrides() -> None:
