@@ -21,9 +21,11 @@ from tests.browser.portal_browser import CHROMIUM, PageLog, launch_chromium
 SCREENSHOTS = REPO_ROOT / ".dynaprice" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator:
-    """One headless Chromium for the session; skips when it is not installed."""
+    """One headless Chromium per test module (Playwright's sync API keeps an event loop
+    running in this thread while it lives: later tests' asyncio.run would fail); skips when
+    Chromium is not installed."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs it (apt-get install "
                     "chromium chromium-driver, as root); set CHROMIUM_PATH for another binary")

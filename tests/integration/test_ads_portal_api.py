@@ -3,6 +3,7 @@ camera rows in the lake (and streamed again when more arrive), the operations vi
 staff only, and the merged alert stream resuming from Last-Event-ID."""
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -114,6 +115,7 @@ def test_operations_are_for_staff_and_merge_both_alert_streams(
         client.xrevrange(camera_alert_stream(namespace), count=1)))  # sources by name
     client.xadd(camera_alert_stream(namespace), {"alert": json.dumps(
         {"kind": "crowd_surge", "severity": "warning", "region": "loc", "message": "surge"})})
+    time.sleep(0.01)  # entries of one millisecond cannot be told apart across streams
     client.xadd(f"dynaprice:alerts:{namespace}", {"notification": json.dumps(
         {"kind": "slot_freed", "advertiser_id": "adv-2", "slot_id": "loc@x", "price": 3.0})})
 
