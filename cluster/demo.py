@@ -49,13 +49,15 @@ def seed_retail_history(settings: Settings, console: Console) -> None:
 
 
 def run_nightly_jobs(settings: Settings, ray_address: str, console: Console) -> None:
-    """The nightly retail features and a short demand-model search, as `ray job submit` runs
-    them, against the cluster `up` just started."""
+    """The nightly retail features, a short demand-model search and the catalogue's
+    recommendations for the review queue, as `ray job submit` runs them, against the cluster
+    `up` just started."""
     env = os.environ | settings.as_env() | {"RAY_ADDRESS": ray_address}
     for title, module, args in (
         ("features (Ray Data)", "data_jobs.price_features", []),
         ("demand model search (Ray Tune)", "tuning.demand", ["--trials", "2",
                                                             "--max-rounds", "120"]),
+        ("catalogue recommendations for review", "data_jobs.recommend_catalog", []),
     ):
         started = time.monotonic()
         with console.status(f"nightly job: {title}"):
