@@ -53,6 +53,7 @@ def _ray_bin() -> str:
 
 def _start_local_ray(num_cpus: int | None) -> str:
     """`ray start --head` on a free port (never 6379: Redis lives there); returns its address."""
+    _use_cluster_auth()
     port = free_port()
     cmd = [_ray_bin(), "start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1",
            f"--dashboard-port={DASHBOARD_PORT}", "--disable-usage-stats"]
@@ -63,8 +64,8 @@ def _start_local_ray(num_cpus: int | None) -> str:
 
 
 def _use_cluster_auth() -> None:
-    """Join with token auth when `ray start` turned it on (it leaves ~/.ray/auth_token); set
-    only by the commands that join, so importing this module changes nothing."""
+    """Use token auth when `ray start` turned it on (it leaves ~/.ray/auth_token), for the
+    commands that start or join a cluster only: importing this module changes nothing."""
     if "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").exists():
         os.environ["RAY_AUTH_MODE"] = "token"
 
