@@ -35,10 +35,10 @@ from core.retail.metrics import seasonal_naive, weekly_mape  # noqa: E402
 from core.retail.observations import OBSERVATION_SCHEMA  # noqa: E402
 from core.retail.simulator_checks import elasticity_errors, revenue_check  # noqa: E402
 from core.retail.training import week_groups  # noqa: E402
+from core.settings import SHARED_DATA  # noqa: E402
 from data_jobs.seed_history import seed_history  # noqa: E402
 from tuning.demand import TrainingOutcome, read_daily, train_demand  # noqa: E402
 
-DATA = Path("/work/shared/data")
 FIRST_MONDAY = np.datetime64("1989-09-11")  # weekly real data is dated on Mondays
 
 
@@ -84,7 +84,7 @@ def _weekly_rows(frame: pd.DataFrame) -> pa.Table:
 
 
 def tuna_rows() -> pa.Table:
-    raw = pd.read_csv(DATA / "dominicks_tuna.csv")
+    raw = pd.read_csv(SHARED_DATA / "dominicks_tuna.csv")
     brands = range(1, 8)
     prices = np.exp(raw[[f"LPRICE{b}" for b in brands]].to_numpy())
     parts = []
@@ -99,7 +99,7 @@ def tuna_rows() -> pa.Table:
 
 
 def cheese_rows() -> pa.Table:
-    raw = pd.read_csv(DATA / "cheese_retailers.csv")
+    raw = pd.read_csv(SHARED_DATA / "cheese_retailers.csv")
     return _weekly_rows(pd.DataFrame({
         "product_id": "cheese", "store_id": raw["RETAILER"], "region": "all",
         "category": "cheese", "week": raw.groupby("RETAILER").cumcount(),

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The public data sets beside the checkout (../shared/data), or where DYNAPRICE_SHARED_DATA says
+SHARED_DATA = Path(os.environ.get("DYNAPRICE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import holidays
 import numpy as np
 import pandas as pd
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+from core.settings import SHARED_DATA
+
 TRAFFIC_CSV = SHARED_DATA / "hourly_traffic_volume.csv"
 PARKING_CSV = SHARED_DATA / "hourly_parking.csv"
 ABSOLUTE_ZERO_READING_K = 200.0  # the traffic file has temp 0 K rows: sensor gaps
