@@ -18,6 +18,8 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.redis_text import as_text
+
 SIGNATURE_HEADER = "X-Dynaprice-Signature"
 DEFAULT_STREAM_KEY = "dynaprice:alerts"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -217,13 +219,10 @@ class AlertPage(BaseModel):
     next_cursor: str | None = None
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
 
 def _fields(raw: Mapping[Any, Any]) -> dict[str, str]:
     """A stream entry's fields as text, whether the client decodes responses or not."""
-    return {_text(k): _text(v) for k, v in raw.items()}
+    return {as_text(k): as_text(v) for k, v in raw.items()}
 
 
 def _stream_ms(moment: datetime) -> int:
@@ -245,7 +244,7 @@ def read_alerts(
         entries = client.xrevrange(stream_key, max=upper, min=lower, count=chunk)
         for entry_id, raw in entries:
             scanned += 1
-            last_id = _text(entry_id)
+            last_id = as_text(entry_id)
             fields = _fields(raw)
             if all(fields.get(name) == value for name, value in wanted.items()):
                 alerts.append(Alert.model_validate_json(fields["alert"]))
@@ -264,7 +263,7 @@ def follow_alerts(
     """Alerts added after `after_id` (stream entry id; "$" = from now), waiting up to `block_ms`."""
     found = client.xread({stream_key: after_id}, count=count, block=block_ms) or []
     return [
-        (_text(entry_id), Alert.model_validate_json(_fields(raw)["alert"]))
+        (as_text(entry_id), Alert.model_validate_json(_fields(raw)["alert"]))
         for _stream, entries in found
         for entry_id, raw in entries
     ]

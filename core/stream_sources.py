@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 import redis
 
+from core.redis_text import as_text
+
 MQTT_TOPIC_FILTER = "stores/+/+/prices"
 
 
@@ -92,8 +94,7 @@ class ShardCheckpoints:
         return f"{self.namespace}:kinesis:checkpoint:{self.stream}:{shard_id}"
 
     def get(self, shard_id: str) -> str | None:
-        value = self.client.get(self.key(shard_id))
-        return value.decode() if isinstance(value, bytes) else value
+        return as_text(self.client.get(self.key(shard_id)))
 
     def save(self, shard_id: str, sequence_number: str) -> None:
         self.client.set(self.key(shard_id), sequence_number)

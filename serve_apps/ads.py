@@ -56,6 +56,7 @@ from core.ads.slot_catalog import (
 from core.ads.slot_optimizer import NoSlotFits, OptimisedPlan, SlotPlan, optimise_slots
 from core.api_keys import Principal
 from core.lake import ADVERTISING_METRICS, AUDIENCE_FORECASTS, Lake
+from core.redis_text import as_text
 from core.settings import Settings
 from core.vision.cameras import CAMERA_ALERT_STREAM, camera_key, load_fleet
 from serve_apps.errors import ApiError, install_error_handlers
@@ -578,7 +579,7 @@ class AdPricingAPI:
                     self.redis.xread, {self.alert_streams[s]: after[s] for s in after})
                 by_source = {source: [] for source in after}
                 for key, entries in found or []:
-                    by_source[source_of[key.decode() if isinstance(key, bytes) else key]] = entries
+                    by_source[source_of[as_text(key)]] = entries
                 rows = newest_alerts(by_source, sum(map(len, by_source.values())))
                 for row in reversed(rows):
                     after[row["source"]] = row["id"]

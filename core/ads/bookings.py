@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from core.redis_text import as_text
+
 IDEMPOTENCY_TTL_S = 86_400
 DEFAULT_PREFIX = "dynaprice:ads:"
 
@@ -111,9 +113,6 @@ class BookingNotFound(KeyError):
     """No such booking visible to the caller (another advertiser's reads as absent)."""
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
 
 def fingerprint(slots: Iterable[BookedSlot]) -> str:
     """Identity of a booking request: its sorted slot ids."""
@@ -154,7 +153,7 @@ class BookingStore:
         args = [booking.id, booking.model_dump_json(), request,
                 IDEMPOTENCY_TTL_S if idempotency_key else 0, "",  # pad: ARGV[i] is KEYS[i]'s slot
                 *(s.slot_id for s in slots)]
-        outcome = [_text(part) for part in self._book(keys=keys, args=args)]
+        outcome = [as_text(part) for part in self._book(keys=keys, args=args)]
         if outcome[0] == "conflict":
             raise SlotsTaken(outcome[1:])
         if outcome[0] == "replay":
@@ -179,7 +178,7 @@ class BookingStore:
 
         `advertiser_id` None acts for staff (any booking); otherwise only the owner's.
         """
-        outcome = [_text(part) for part in self._cancel(
+        outcome = [as_text(part) for part in self._cancel(
             keys=[self._key("booking", booking_id), self._key("booked")],
             args=[advertiser_id or "", datetime.now(UTC).isoformat(), self._key("slot", "")])]
         if outcome[0] == "missing":
@@ -190,7 +189,7 @@ class BookingStore:
         """An advertiser's bookings (None: everyone's), newest first."""
         index = (self._key("advertiser", advertiser_id, "bookings") if advertiser_id
                  else self._key("bookings"))
-        ids = [_text(i) for i in self.client.smembers(index)]
+        ids = [as_text(i) for i in self.client.smembers(index)]
         if not ids:
             return []
         raws = self.client.mget([self._key("booking", i) for i in ids])
@@ -202,4 +201,4 @@ class BookingStore:
 
     def booked_slot_ids(self) -> set[str]:
         """Every slot currently held by an active booking."""
-        return {_text(i) for i in self.client.smembers(self._key("booked"))}
+        return {as_text(i) for i in self.client.smembers(self._key("booked"))}

@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.redis_text import as_text
+
 ADS_ALERT_STREAM = "dynaprice:alerts:ads"
 PREFERENCES_KEY = "dynaprice:ads:preferences"
 _NAMESPACE = uuid.UUID("0b7f6c1e-3d1a-4a8e-9c55-2a6d4f1e9b21")
@@ -115,9 +117,6 @@ def freed_slot_notifications(offers: Iterable[SlotOffer],
             if advertiser != except_advertiser and matches(preference, offer)]
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
 
 class PreferenceStore:
     """Preferences per advertiser in one Redis hash."""
@@ -134,7 +133,7 @@ class PreferenceStore:
         return None if raw is None else Preference.model_validate_json(raw)
 
     def all(self) -> dict[str, Preference]:
-        return {_text(k): Preference.model_validate_json(v)
+        return {as_text(k): Preference.model_validate_json(v)
                 for k, v in self.client.hgetall(self.key).items()}
 
 
@@ -166,7 +165,7 @@ class NotificationOutbox:
         """An advertiser's newest notifications (looking at the latest `scan` entries)."""
         found = []
         for _, fields in self.client.xrevrange(self.stream_key, count=scan):
-            fields = {_text(k): _text(v) for k, v in fields.items()}
+            fields = {as_text(k): as_text(v) for k, v in fields.items()}
             if fields.get("advertiser_id") == advertiser_id:
                 found.append(AdNotification.model_validate_json(fields["notification"]))
                 if len(found) == limit:

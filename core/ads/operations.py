@@ -13,13 +13,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.redis_text import as_text
 from core.vision.cameras import CameraConfig
 
 LIVE_WINDOW = "900s"  # the sliding window shown as "now"
 
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def camera_status(camera: CameraConfig, live: Mapping[str, Any] | None,
@@ -77,10 +75,10 @@ def ops_alert(source: str, entry_id: str | bytes,
               fields: Mapping[str | bytes, str | bytes]) -> dict[str, Any]:
     """A camera alert (field `alert`) or an ad notification (field `notification`) as one
     row: id (the stream entry's), source, kind, severity, location, time, message."""
-    values = {_text(k): _text(v) for k, v in fields.items()}
+    values = {as_text(k): as_text(v) for k, v in fields.items()}
     if "alert" in values:
         alert = json.loads(values["alert"])
-        return {"id": _text(entry_id), "source": source, "kind": alert.get("kind"),
+        return {"id": as_text(entry_id), "source": source, "kind": alert.get("kind"),
                 "severity": alert.get("severity", "info"),
                 "location": alert.get("region") or alert.get("location"),
                 "camera_id": alert.get("camera_id"), "time": alert.get("created_at"),
@@ -89,7 +87,7 @@ def ops_alert(source: str, entry_id: str | bytes,
     price = note.get("price")
     previous = note.get("previous_price")
     change = f" from {previous:.2f}" if previous is not None else ""
-    return {"id": _text(entry_id), "source": source, "kind": note.get("kind"),
+    return {"id": as_text(entry_id), "source": source, "kind": note.get("kind"),
             "severity": "info", "location": note.get("location_id"), "camera_id": None,
             "time": note.get("created_at"),
             "message": f"{note.get('kind', 'notification')} for {note.get('advertiser_id')}: "

@@ -23,15 +23,13 @@ import pyarrow as pa
 import redis
 
 from core.alerts import Alert
+from core.redis_text import as_text
 from core.retail.pricing_catalog import PricingCatalog
 from core.retail.review import ReviewItem, item_from_alert
 from core.retail.scenarios import priced_inputs, scenario_results
 
 CLAIM_IDLE_MS = 60_000
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class AlertIntake:
@@ -65,11 +63,11 @@ class AlertIntake:
         entries = list(reclaimed) + [e for _, batch in fresh for e in batch]
         taken, unreadable = [], []
         for entry_id, fields in entries:
-            raw = {_text(k): _text(v) for k, v in (fields or {}).items()}
+            raw = {as_text(k): as_text(v) for k, v in (fields or {}).items()}
             if "alert" in raw:
-                taken.append((_text(entry_id), Alert.model_validate_json(raw["alert"])))
+                taken.append((as_text(entry_id), Alert.model_validate_json(raw["alert"])))
             else:
-                unreadable.append(_text(entry_id))  # trimmed meanwhile: nothing to queue
+                unreadable.append(as_text(entry_id))  # trimmed meanwhile: nothing to queue
         self.ack(unreadable)
         return taken
 

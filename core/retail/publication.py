@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from core.alerts import AlertDispatcher, WebhookSink
+from core.redis_text import as_text
 from core.retail.review import Decision, ReviewConfig, ReviewItem
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class PricePublisher:
                                  maxlen=self.stream.maxlen, approximate=True)
         if self.webhook is not None:
             self.webhook.dispatch([event])
-        return entry.decode() if isinstance(entry, bytes) else entry
+        return as_text(entry)
 
 
 def read_published(client: Any, stream_key: str, count: int = 100) -> list[PricePublished]:

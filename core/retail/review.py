@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.alerts import Alert, WebhookConfig
 from core.config_files import load_config
+from core.redis_text import as_text
 from core.retail.price_endings import has_ending
 from core.retail.rules import EPS, RuleSet, price_bounds
 
@@ -263,9 +264,6 @@ return 1
 """
 
 
-def _text(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
-
 
 class ReviewQueue:
     """The queue in Redis (any client; bytes or decoded responses)."""
@@ -306,8 +304,8 @@ class ReviewQueue:
             if doc is None:
                 continue
             item = ReviewItem.model_validate_json(doc)
-            item.status = _text(status)  # type: ignore[assignment]
-            item.superseded_by = _text(superseded_by)
+            item.status = as_text(status)  # type: ignore[assignment]
+            item.superseded_by = as_text(superseded_by)
             if decision is not None:
                 item.decision = Decision.model_validate_json(decision)
             found.append(item)
@@ -323,7 +321,7 @@ class ReviewQueue:
         """Matching items, newest first (filters on status use an index; the others look
         through the newest MAX_SCAN items of that status)."""
         index = f"{self.prefix}:status:{query.status}" if query.status else self._order
-        ids = [_text(i) for i in self.client.zrevrange(index, 0, MAX_SCAN - 1)]
+        ids = [as_text(i) for i in self.client.zrevrange(index, 0, MAX_SCAN - 1)]
         wanted = {k: v for k, v in query.model_dump(
             include={"source", "region", "category", "product_id", "location_id"}).items()
             if v is not None}
