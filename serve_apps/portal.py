@@ -11,6 +11,7 @@ endpoints with the key the login page keeps in sessionStorage.
 """
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,14 +64,19 @@ def page_names(folder: Path) -> frozenset[str]:
     return frozenset(p.stem for p in folder.glob("*.html") if not p.name.startswith("_"))
 
 
+@cache
+def _templates(folder: Path) -> Environment:
+    """One Jinja environment per page folder (it caches the compiled templates)."""
+    return Environment(loader=FileSystemLoader([folder, COMMON]),
+                       autoescape=select_autoescape(["html"]))
+
+
 def render_page(name: str, page: str) -> str:
     """Page `page` (a template stem) of portal `name`, or of `common` for the shared pages."""
     spec = PORTALS[name]
     folder = COMMON if page.startswith("common/") else STATIC_ROOT / name
-    environment = Environment(loader=FileSystemLoader([folder, COMMON]),
-                              autoescape=select_autoescape(["html"]))
     shared = folder == COMMON
-    return environment.get_template(f"{page.removeprefix('common/')}.html").render(
+    return _templates(folder).get_template(f"{page.removeprefix('common/')}.html").render(
         portal=spec, common="" if shared else "common/",
         stylesheets=() if shared else spec.stylesheets)
 
@@ -81,7 +87,7 @@ def mount_portal(app: FastAPI, name: str) -> None:
     if name not in PORTALS or not pages.is_dir():
         raise ValueError(f"no portal {name!r}: expected one of {sorted(PORTALS)} with a "
                          f"folder under {STATIC_ROOT}")
-    known = page_names(pages)
+    known, shared = page_names(pages), page_names(COMMON)
     PortalUser = Annotated[Principal, Protection.require(*PORTALS[name].roles)]
 
     def html(page: str, available: frozenset[str], prefix: str = "") -> HTMLResponse:
@@ -103,7 +109,7 @@ def mount_portal(app: FastAPI, name: str) -> None:
 
     @app.get("/portal/common/{page}.html", include_in_schema=False)
     async def shared_page(page: str) -> HTMLResponse:
-        return html(page, page_names(COMMON), "common/")
+        return html(page, shared, "common/")
 
     @app.get("/portal/", include_in_schema=False)
     async def index_page() -> HTMLResponse:
