@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 import redis
@@ -47,7 +48,7 @@ class RegionIngestor:
         self.config = load_config("ingest", IngestConfig, settings.configs_dir)
         self.pipeline = IngestPipeline(Reference.load(settings.configs_dir), self.config)
         self.redis = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
-        self.monitor_feed = MonitorFeed(settings)
+        self.monitor_feed = MonitorFeed(settings, region)
         self.totals: dict[str, int] = {"accepted": 0, "rejected": 0, "batches": 0}
         self.rejected_by_reason: dict[str, int] = {}
         self._pending: list[_Pending] = []
@@ -97,7 +98,8 @@ class RegionIngestor:
             if not batch:
                 return
             try:
-                acks = await asyncio.to_thread(self._write, batch)
+                acks, accepted = await asyncio.to_thread(self._write, batch)
+                self.monitor_feed.send(accepted)
                 for pending, ack in zip(batch, acks, strict=True):
                     pending.done.set_result(ack)
             except Exception as exc:  # nothing acknowledged: every sender sees the failure
@@ -107,7 +109,8 @@ class RegionIngestor:
         if self._pending:  # records that came in during this write need their own timer
             self._flush_timer = asyncio.ensure_future(self._flush_later())
 
-    def _write(self, batch: list[_Pending]) -> list[dict[str, Any]]:
+    def _write(self, batch: list[_Pending]) -> tuple[list[dict[str, Any]], pa.Table]:
+        """Write a micro-batch; each sender's ack and the accepted rows."""
         started = time.perf_counter()
         received_at = datetime.now(UTC)
         records = ReceivedBatch.concat(pending.records for pending in batch)
@@ -121,7 +124,6 @@ class RegionIngestor:
         self._count(result.valid.num_rows, result.rejections)
         self._write_latency.observe(time.perf_counter() - started, {"region": self.region})
         self._publish(result.valid)
-        self.monitor_feed.send(result.valid)
         acks = [{"accepted": len(p.records), "rejected": 0, "rejects": []} for p in batch]
         for rejection in result.rejections:
             which = bisect.bisect_right(starts, rejection.index) - 1
@@ -132,7 +134,7 @@ class RegionIngestor:
                 "index": rejection.index - starts[which], "record_id": rejection.record_id,
                 "reason": str(rejection.reason), "message": rejection.message,
             })
-        return acks
+        return acks, result.valid
 
     def _count(self, accepted: int, rejections: list) -> None:
         self.totals["accepted"] += accepted

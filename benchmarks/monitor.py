@@ -2,12 +2,12 @@
 
 (a) `Monitor.process` in this process (the rules alone, the baseline), (b) the PriceMonitor
 actor flooded with ready batches (rules + alert dispatch + Redis journal), (c) the whole path
-at an offered rate: JSON over HTTP to the ingest app, RegionIngestors, PriceMonitor, alert
-stream. (b) runs twice: one monitor for every region, and one monitor per region partition
-(each fed its region's rows), to show what splitting buys. Each chunk carries a probe product
-whose price rises 21%; the delay is from the HTTP answer that acknowledged the probe to its
-alert appearing in the Redis stream `GET /api/retail/alerts` reads. A probe the ingestion
-rejected is counted apart: only an accepted probe without an alert is a lost alert.
+at an offered rate: JSON over HTTP to the ingest app, RegionIngestors, one PriceMonitor per
+region, alert stream. (b) runs twice: one monitor for every region, and one monitor per region
+partition (each fed its region's rows), to show what splitting buys. Each chunk carries a
+probe product whose price rises 21%; the delay is from the HTTP answer that acknowledged the
+probe to its alert appearing in the Redis stream `GET /api/retail/alerts` reads. A probe the
+ingestion rejected is counted apart: only an accepted probe without an alert is a lost alert.
 
     python benchmarks/monitor.py            # 300,000 records offered at 20,000/s
     python benchmarks/monitor.py --quick    # 60,000 records
@@ -134,7 +134,7 @@ def actor_rate(work: Path, redis_url: str, stream: str, batches: list[pa.Table],
 
     parts = regions or [None]
     monitors = {
-        part: PriceMonitor.options(namespace=settings.namespace).remote(settings)
+        part: PriceMonitor.options(namespace=settings.namespace).remote(settings, part or "all")
         for part, settings in ((p, bench_settings(work / f"flood-{p or 'all'}", redis_url,
                                                   stream)) for p in parts)
     }
@@ -191,12 +191,12 @@ def full_path(settings: Settings, chunks: list[list[dict]], probes: dict[str, in
     import ray
     from ray import serve
 
-    from actors.price_monitor import ensure_price_monitor
+    from actors.price_monitor import ensure_price_monitors
     from serve_apps.ingest import IngestAPI
 
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    monitor = ensure_price_monitor(settings)
+    monitors = list(ensure_price_monitors(settings).values())
     serve.run(IngestAPI.options(num_replicas=2).bind(settings), name="ingest",
               route_prefix="/api/ingest")
     url = f"http://127.0.0.1:{port}/api/ingest/price-points"
@@ -237,10 +237,13 @@ def full_path(settings: Settings, chunks: list[list[dict]], probes: dict[str, in
             time.sleep(0.1)
         watcher.stop.set()
         watcher.join()
-        ray.get(monitor.flush_alerts.remote(30))
-        dropped = {sink: counts["dropped"]
-                   for sink, counts in ray.get(monitor.stats.remote())["sinks"].items()}
-        ray.kill(monitor)
+        ray.get([monitor.flush_alerts.remote(30) for monitor in monitors])
+        dropped: dict[str, int] = {}
+        for stats in ray.get([monitor.stats.remote() for monitor in monitors]):
+            for sink, counts in stats["sinks"].items():
+                dropped[sink] = dropped.get(sink, 0) + counts["dropped"]
+        for monitor in monitors:
+            ray.kill(monitor)
         return PathResult(
             achieved_records_per_s=sum(len(c) for c in chunks) / elapsed,
             delays_ms=[max(0.0, watcher.seen[p] - acked[n]) * 1000

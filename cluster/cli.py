@@ -136,9 +136,9 @@ def up(
     from actors.routing import ensure_ingestors
 
     ingestors = ensure_ingestors(settings)
-    from actors.price_monitor import ensure_price_monitor
+    from actors.price_monitor import ensure_price_monitors
 
-    ensure_price_monitor(settings)
+    ensure_price_monitors(settings)
     from actors.stream_sources import ensure_stream_sources
 
     sources = ensure_stream_sources(settings, os.environ.get("KINESIS_STREAM"))

@@ -14,8 +14,9 @@ import httpx
 import pytest
 import ray
 
-from actors.price_monitor import ensure_price_monitor
+from actors.price_monitor import ensure_price_monitors, monitor_name
 from core.alerts import Alert
+from core.ingest.reference import Reference
 from core.settings import Settings
 from tests.integration.edited_configs import edited_configs
 from tests.integration.ingest_app import running_ingest_app
@@ -50,10 +51,11 @@ def monitored(settings: Settings, tmp_path: Path, moto_server: str,
     try:
         yield settings, sqs, queue_url
     finally:
-        try:
-            ray.kill(ray.get_actor("price-monitor", namespace=settings.namespace))
-        except ValueError:
-            pass
+        for region in Reference.load(settings.configs_dir).region_names:
+            try:
+                ray.kill(ray.get_actor(monitor_name(region), namespace=settings.namespace))
+            except ValueError:
+                pass
         sqs.delete_queue(QueueUrl=queue_url)
         sns.delete_topic(TopicArn=topic_arn)
         keys = [stream, *redis_client.scan_iter(match=f"{stream}:*"),
@@ -107,7 +109,7 @@ def feed_until(client: httpx.Client, base: str, count: int, timeout_s: float = 3
 
 def test_move_reaches_feed_live_stream_and_sns(monitored, serve_port):
     settings, sqs, queue_url = monitored
-    ensure_price_monitor(settings)
+    ensure_price_monitors(settings)
     with (running_ingest_app(settings, serve_port) as ingest,
           running_retail_app(settings, serve_port) as retail,
           httpx.Client(timeout=30) as client,
@@ -137,7 +139,7 @@ def test_move_reaches_feed_live_stream_and_sns(monitored, serve_port):
 
 def test_killed_mid_stream_neither_re_alerts_nor_misses(monitored, serve_port):
     settings, sqs, queue_url = monitored
-    monitor = ensure_price_monitor(settings)
+    monitor = ensure_price_monitors(settings)["northeast"]  # every point below is northeast's
     products = [f"p-{i}" for i in range(30)]
     with (running_ingest_app(settings, serve_port) as ingest,
           running_retail_app(settings, serve_port) as retail,
