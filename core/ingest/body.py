@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from core.ingest.ndjson import read_ndjson
+from core.ingest.ndjson import Lines, read_ndjson
 from core.ingest.received import IS_OBJECT, ReceivedBatch
 
 
@@ -47,19 +46,6 @@ def _is_ndjson(text: str, content_type: str) -> bool:
     return stripped[0] == "{" and "\n" in stripped and not stripped.startswith('{"records"')
 
 
-_BLANK_BETWEEN = re.compile(rb"\n\s*\n")
-
-
-def _ndjson_lines(body: bytes) -> tuple[list[bytes], list[int], bytes]:
-    """The non-blank lines, their 1-based line numbers, and the lines joined by newlines."""
-    lines = body.split(b"\n")
-    if lines[0].strip() and lines[-1].strip() and not _BLANK_BETWEEN.search(body):
-        return lines, list(range(1, len(lines) + 1)), body
-    kept = [n for n, line in enumerate(lines, 1) if line.strip()]
-    lines = [lines[n - 1] for n in kept]
-    return lines, kept, b"\n".join(lines)
-
-
 def _not_an_object(where: str, record: Any) -> BodyShapeError:
     return BodyShapeError(where, f"expected an object, got {type(record).__name__}")
 
@@ -83,8 +69,8 @@ def parse_records(body: bytes, content_type: str = "application/json") -> list[A
     text = _text(body)
     if not _is_ndjson(text, content_type):
         return _json_records(text)
-    lines, numbers, _joined = _ndjson_lines(body)
-    records = [_loads(line, f"line {n}") for line, n in zip(lines, numbers, strict=True)]
+    lines = Lines.of(body)
+    records = [_loads(lines[i], f"line {lines.numbers[i]}") for i in range(len(lines))]
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             raise _not_an_object(f"line[{i + 1}]", record)
@@ -96,8 +82,8 @@ def parse_body(body: bytes, content_type: str = "application/json") -> ReceivedB
     text = _text(body)
     if not _is_ndjson(text, content_type):
         return ReceivedBatch.from_objects(_json_records(text))
-    lines, numbers, joined = _ndjson_lines(body)
-    batch = read_ndjson(joined, lines, lambda i: _loads(lines[i], f"line {numbers[i]}"))
+    lines = Lines.of(body)
+    batch = read_ndjson(lines, lambda i: _loads(lines[i], f"line {lines.numbers[i]}"))
     is_object = batch.cells[IS_OBJECT].to_numpy(zero_copy_only=False)
     if not is_object.all():
         first = int(is_object.argmin())

@@ -138,3 +138,8 @@ def null_non_finite_maps(array: pa.MapArray, invalid: np.ndarray) -> pa.MapArray
         invalid |= bad_rows
         array = pc.if_else(pa.array(~bad_rows), array, pa.nulls(len(array), array.type))
     return array
+
+
+def one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array; no copy when it is one chunk already (combine_chunks copies)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()

@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import compress
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, Field
 
+from core.ingest import columns
 from core.ingest.received import ReceivedBatch
 from core.ingest.records import Reason
 from core.ingest.reference import Reference
-from core.ingest.validation import BatchResult, Rejection, validate_batch
+from core.ingest.validation import BatchResult, check_batch
 
 
 class IngestConfig(BaseModel):
@@ -62,9 +65,12 @@ class IngestPipeline:
     def remember(self, accepted: pa.Table) -> None:
         """Fold accepted rows (`record_id`, `category`, `price`) into the pipeline's memory."""
         self.seen_ids.update(accepted["record_id"].to_pylist())
+        self._learn_prices(accepted)
+
+    def _learn_prices(self, accepted: pa.Table) -> None:
         if accepted.num_rows == 0:
             return
-        encoded = accepted["category"].combine_chunks().dictionary_encode()
+        encoded = columns.one_chunk(accepted["category"]).dictionary_encode()
         codes = encoded.indices.to_numpy()
         prices = accepted["price"].to_numpy()
         count = np.bincount(codes)
@@ -75,51 +81,46 @@ class IngestPipeline:
                 self.category_stats.setdefault(category, RunningStats()).merge(
                     int(count[i]), float(mean[i]), float(variance[i]))
 
-    def _outliers(self, valid: pa.Table) -> np.ndarray:
+    def _outliers(self, categories: pa.Array, prices: np.ndarray) -> np.ndarray:
         sigma, min_count = self.config.outlier_sigma, self.config.outlier_min_count
-        encoded = valid["category"].combine_chunks().dictionary_encode()
-        categories = encoded.dictionary.to_pylist()
-        limits = [self.category_stats.get(c, RunningStats()) for c in categories]
+        encoded = categories.dictionary_encode()
+        limits = [self.category_stats.get(c, RunningStats())
+                  for c in encoded.dictionary.to_pylist()]
         mean = np.array([s.mean for s in limits])
         band = np.array([sigma * s.std if s.count >= min_count else np.inf for s in limits])
         idx = encoded.indices.to_numpy()
-        return np.abs(valid["price"].to_numpy() - mean[idx]) > band[idx]
+        return np.abs(prices - mean[idx]) > band[idx]
 
     def process(self, received: ReceivedBatch | Sequence[Any],
                 received_at: datetime) -> BatchResult:
         """Every received record ends in `valid` or in `rejections`, never both."""
         if not isinstance(received, ReceivedBatch):
             received = ReceivedBatch.from_objects(received)
-        result = validate_batch(received, self.reference, self.config.margin_tolerance,
-                                received_at)
-        valid = result.valid
-        ids = valid["record_id"].to_pylist()
-        first_seen: dict[str, int] = {}
-        duplicate = np.zeros(len(ids), dtype=bool)
-        for j, record_id in enumerate(ids):
-            if record_id in self.seen_ids or record_id in first_seen:
-                duplicate[j] = True
-            else:
-                first_seen[record_id] = j
-        outlier = ~duplicate & self._outliers(valid) if valid.num_rows else duplicate
-        rejected = duplicate | outlier
-        for j in np.flatnonzero(rejected):
-            i = int(result.valid_index[j])
-            row_price = valid["price"][int(j)].as_py()
-            reason, message = (
-                (Reason.DUPLICATE_RECORD_ID, f"record id {ids[j]!r} was already ingested")
-                if duplicate[j]
-                else (Reason.OUTLIER_PRICE,
-                      f"price {row_price:.2f} USD is more than {self.config.outlier_sigma:g} "
-                      f"standard deviations from the category mean")
-            )
-            result.rejections.append(Rejection(
-                index=i, record_id=ids[j], region=valid["region"][int(j)].as_py(),
-                reason=reason, message=message, payload=received.payload_json(i),
-            ))
-        keep = pa.array(~rejected)
-        accepted = valid.filter(keep)
-        self.remember(accepted)
-        result.rejections.sort(key=lambda r: r.index)
-        return BatchResult(valid=accepted, valid_index=result.valid_index[~rejected],
-                           rejections=result.rejections)
+        table, verdicts = check_batch(received, self.reference, self.config.margin_tolerance,
+                                      received_at)
+        ids, prices = table["record_id"], table["price"]
+        n = table.num_rows
+        candidates = np.flatnonzero(verdicts.ok)
+        candidate_ids = columns.one_chunk(ids.take(candidates))
+        known = candidate_ids.to_pylist()
+        seen = self.seen_ids.intersection(known)
+        codes = candidate_ids.dictionary_encode().indices.to_numpy()  # in order of appearance
+        again = codes <= np.maximum.accumulate(np.concatenate([[-1], codes[:-1]]))
+        if seen:
+            again |= np.asarray(pc.is_in(candidate_ids, value_set=pa.array(list(seen))))
+        duplicate = np.zeros(n, dtype=bool)
+        duplicate[candidates] = again
+        verdicts.fail(duplicate, Reason.DUPLICATE_RECORD_ID,
+                      lambda i: f"record id {ids[i].as_py()!r} was already ingested")
+        rows = np.flatnonzero(verdicts.ok)
+        outlier = np.zeros(n, dtype=bool)
+        outlier[rows] = self._outliers(columns.one_chunk(table["category"].take(rows)),
+                                       prices.take(rows).to_numpy())
+        verdicts.fail(outlier, Reason.OUTLIER_PRICE,
+                      lambda i: f"price {prices[i].as_py():.2f} USD is more than "
+                                f"{self.config.outlier_sigma:g} standard deviations from the "
+                                f"category mean")
+        result = verdicts.result(table, received)
+        self.seen_ids.update(compress(known, verdicts.ok[candidates].tolist()))
+        self._learn_prices(result.valid)
+        return result

@@ -2,7 +2,8 @@
 
 A `ReceivedBatch` is what travels from a source (HTTP body, MQTT, Kinesis, a test) through the
 router to a region's ingestor: one Arrow table, cheap to slice, concatenate and ship, plus
-each record as it arrived (its NDJSON line, or the decoded JSON value) for the dead letters.
+each record as it arrived for the dead letters: NDJSON lines as one Arrow binary array, or
+the decoded JSON values as a list.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class ReceivedBatch:
     """Typed cells (RECEIVED_SCHEMA) and, row for row, each record as it arrived."""
 
     cells: pa.Table
-    payloads: list[Any]  # an NDJSON line (bytes) or a decoded JSON value
+    payloads: pa.Array | list[Any]  # NDJSON lines (binary), or a list of decoded JSON values
 
     def __len__(self) -> int:
         return self.cells.num_rows
@@ -77,20 +78,23 @@ class ReceivedBatch:
         batches = list(batches)
         if len(batches) == 1:
             return batches[0]
-        return cls(pa.concat_tables([b.cells for b in batches]).combine_chunks(),
-                   [p for b in batches for p in b.payloads])
+        cells = pa.concat_tables([b.cells for b in batches]).combine_chunks()
+        if all(isinstance(b.payloads, pa.Array) for b in batches):
+            return cls(cells, pa.concat_arrays([b.payloads for b in batches]))
+        return cls(cells, [p for b in batches for p in _as_list(b.payloads)])
 
     def take(self, rows: Sequence[int] | np.ndarray) -> ReceivedBatch:
         rows = np.asarray(rows, dtype=np.int64)
-        return ReceivedBatch(self.cells.take(pa.array(rows)),
-                             [self.payloads[i] for i in rows.tolist()])
+        if isinstance(self.payloads, pa.Array):
+            return ReceivedBatch(self.cells.take(rows), self.payloads.take(rows))
+        return ReceivedBatch(self.cells.take(rows), [self.payloads[i] for i in rows.tolist()])
 
     def rows_by_region(self, reference: Reference) -> dict[str, np.ndarray]:
         """Row positions per canonical region; rows of no known region go to the first one."""
         if len(self) == 0:
             return {}
         fallback = reference.region_names[0]
-        regions = pc.fill_null(reference.regions(self.cells["region"].combine_chunks()),
+        regions = pc.fill_null(reference.regions(columns.one_chunk(self.cells["region"])),
                                fallback).dictionary_encode()
         codes = regions.indices.to_numpy()
         order = np.argsort(codes, kind="stable")
@@ -105,6 +109,12 @@ class ReceivedBatch:
     def payload_json(self, row: int) -> str:
         """Record `row` as received, as JSON text (an NDJSON line verbatim)."""
         payload = self.payloads[row]
+        if isinstance(payload, pa.Scalar):
+            payload = payload.as_py()
         if isinstance(payload, bytes):
             return payload.decode("utf-8").strip()
         return json.dumps(payload, default=str)  # ASCII escapes keep lone surrogates intact
+
+
+def _as_list(payloads: pa.Array | list[Any]) -> list[Any]:
+    return payloads.to_pylist() if isinstance(payloads, pa.Array) else payloads

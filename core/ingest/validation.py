@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.ingest import columns
 from core.ingest.received import CELL_FIELDS, IS_OBJECT, ReceivedBatch
 from core.ingest.records import LAKE_SCHEMA, REQUIRED_FIELDS, Reason
 from core.ingest.reference import Reference, on_distinct
@@ -42,7 +43,7 @@ class BatchResult:
     rejections: list[Rejection] = field(default_factory=list)
 
 
-class _Verdicts:
+class Verdicts:
     """First failing check wins: one reason code and message per record."""
 
     def __init__(self, n: int) -> None:
@@ -59,8 +60,24 @@ class _Verdicts:
             mask = np.asarray(pc.fill_null(mask, False))
         new = np.flatnonzero(mask & self.ok)
         self.code[new] = _REASONS.index(reason) + 1
-        for i in new:
-            self.messages[int(i)] = message(int(i)) if callable(message) else message
+        for i in new.tolist():
+            self.messages[i] = message(i) if callable(message) else message
+
+    def result(self, table: pa.Table, received: ReceivedBatch) -> BatchResult:
+        """The rows of `table` every check passed, and a rejection for each of the others."""
+        ok = self.ok
+        rejected = np.flatnonzero(~ok)
+        rejections = [
+            Rejection(index=i, record_id=record_id, region=region,
+                      reason=_REASONS[code - 1], message=self.messages[i],
+                      payload=received.payload_json(i))
+            for i, record_id, region, code in zip(
+                rejected.tolist(), table["record_id"].take(rejected).to_pylist(),
+                table["region"].take(rejected).to_pylist(), self.code[rejected].tolist(),
+                strict=True)
+        ]
+        return BatchResult(valid=table.filter(ok), valid_index=np.flatnonzero(ok),
+                           rejections=rejections)
 
 
 def _parse_instants(values: pa.Array) -> pa.Array:
@@ -81,7 +98,7 @@ def _is_calendar_day(days: pa.Array) -> pa.Array:
     return pc.equal(pc.cast(pc.cast(parsed, pa.date32()), pa.string()), days)
 
 
-def _timestamps(values: pa.Array, verdicts: _Verdicts) -> pa.Array:
+def _timestamps(values: pa.Array, verdicts: Verdicts) -> pa.Array:
     """Parse ISO 8601 strings with a zone to UTC; flag missing zones and unparseable values."""
     present = np.asarray(values.is_valid())
     zoned = on_distinct(pc.utf8_slice_codeunits(values, -_ZONE_CHARS),  # few distinct zones
@@ -92,10 +109,13 @@ def _timestamps(values: pa.Array, verdicts: _Verdicts) -> pa.Array:
     candidates = pc.if_else(pa.array(present & zoned), values, pa.scalar(None, pa.string()))
     parsed = pc.strptime(candidates, format="%Y-%m-%dT%H:%M:%S%z", unit="us",
                          error_is_null=True).cast(_UTC)
-    real_day = on_distinct(pc.utf8_slice_codeunits(candidates, 0, 10), _is_calendar_day)
-    parsed = pc.if_else(pc.fill_null(real_day, False), parsed, pa.scalar(None, _UTC))
-    retry = np.asarray(pc.and_(candidates.is_valid(), parsed.is_null()))
-    if not retry.any():  # fractional seconds and other ISO forms take Arrow's full parser
+    real_day = pc.fill_null(
+        on_distinct(pc.utf8_slice_codeunits(candidates, 0, 10), _is_calendar_day), False)
+    parsed = pc.if_else(real_day, parsed, pa.scalar(None, _UTC))
+    # fractional seconds and other ISO forms take Arrow's full parser (which wants a real
+    # day first too, so the others are not tried)
+    retry = np.asarray(pc.and_(real_day, parsed.is_null()))
+    if not retry.any():
         return parsed
     return pc.replace_with_mask(parsed, pa.array(retry),
                                 _parse_instants(candidates.filter(pa.array(retry))))
@@ -123,15 +143,16 @@ def _row_min_of_maps(maps: pa.MapArray) -> pa.Array:
     return pa.array(out, mask=np.isnan(out))
 
 
-def validate_batch(
+def check_batch(
     received: ReceivedBatch, reference: Reference, margin_tolerance: float, received_at: datetime
-) -> BatchResult:
-    """Check and normalise the received records; never raises on bad input."""
+) -> tuple[pa.Table, Verdicts]:
+    """Every received record normalised (lake schema, row for row) and its verdict; never
+    raises on bad input."""
     n = len(received)
-    verdicts = _Verdicts(n)
+    verdicts = Verdicts(n)
     verdicts.fail(~received.cells[IS_OBJECT].to_numpy(zero_copy_only=False),
                   Reason.NOT_AN_OBJECT, "record is not a JSON object")
-    cells = {name: received.cells[name].combine_chunks() for name in CELL_FIELDS}
+    cells = {name: columns.one_chunk(received.cells[name]) for name in CELL_FIELDS}
     invalid_by_field = {name: received.invalid(name) for name in CELL_FIELDS}
     for name in REQUIRED_FIELDS:
         verdicts.fail(np.asarray(cells[name].is_null()) & ~invalid_by_field[name],
@@ -186,7 +207,6 @@ def validate_batch(
         lambda i: f"margin {cell('margin', i)} disagrees with (price - cost) / price",
     )
 
-    ok = verdicts.ok
     safe_fx = pc.fill_null(fx, 1.0)
     units = cells["units_sold"]
     price_usd = pc.multiply(price, safe_fx)
@@ -218,23 +238,10 @@ def validate_batch(
             "inventory_level": cells["inventory_level"],
             "competitor_prices": competitors_usd,
             "competitor_min_price": _row_min_of_maps(competitors_usd),
-            "ingested_at": pa.array([received_at] * n, pa.timestamp("us", tz="UTC")),
+            "ingested_at": pa.repeat(pa.scalar(received_at, _UTC), n),
             "region": region,
-            "date": pc.cast(pc.cast(ts, pa.date32()), pa.string()),
+            "date": on_distinct(pc.cast(ts, pa.date32()), lambda days: pc.cast(days, pa.string())),
         },
         schema=LAKE_SCHEMA,
-    ).filter(pa.array(ok))
-
-    record_ids = cells["record_id"]
-    rejections = [
-        Rejection(
-            index=int(i),
-            record_id=record_ids[int(i)].as_py(),
-            region=region[int(i)].as_py(),
-            reason=_REASONS[verdicts.code[i] - 1],
-            message=verdicts.messages[int(i)],
-            payload=received.payload_json(int(i)),
-        )
-        for i in np.flatnonzero(~ok)
-    ]
-    return BatchResult(valid=table, valid_index=np.flatnonzero(ok), rejections=rejections)
+    )
+    return table, verdicts
