@@ -3,10 +3,11 @@
     python benchmarks/models.py [--quick]
 
 Simulator: two years of history seeded into a lake through validation, read back with Ray
-Data, features of the training window, Ray Tune search, test split scored against the
-simulator's noise floor, elasticity error and the revenue check. Real data (Dominick's tuna,
-retail cheese): the same training function on their weekly rows; test MAPE against a
-seasonal-naive baseline (same week last year, else the last week before the test split).
+Data, features and Prophet seasonality of the training window, Ray Tune search, test split
+scored against the simulator's noise floor, elasticity error and the revenue check. Real
+data (Dominick's tuna, retail cheese): the same training function on their weekly rows;
+test MAPE against a seasonal-naive baseline (same week last year, else the last week before
+the test split).
 """
 
 from __future__ import annotations

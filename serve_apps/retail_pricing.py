@@ -46,6 +46,7 @@ from core.lake import Lake
 from core.redis_guard import RedisDown
 from core.retail.analysis import product_analysis
 from core.retail.demand_model import DemandModel as FittedDemandModel
+from core.retail.demand_model import IncompatibleModel
 from core.retail.feature_store import FeatureStore
 from core.retail.pricing import Objective, Recommendation, Versions, decide
 from core.retail.pricing_catalog import PricingCatalog, UnknownItem
@@ -529,7 +530,14 @@ class DemandModel:
                 self.loaded = (None, None, None)
                 return
             card = registry.card(version) or {}
-            model = FittedDemandModel.load(registry, version)
+            try:
+                model = FittedDemandModel.load(registry, version)
+            except IncompatibleModel:  # trained by older code: rules only until retrained
+                log.error("demand model %s does not fit this code's features; answers are "
+                          "rule-based until a new one is trained (dynaprice submit demand)",
+                          version)
+                self.loaded = (version, None, None)
+                return
             self.loaded = (version, card.get("feature_version"), model)  # one swap
         log.info("demand model %s loaded", version)
 

@@ -1,6 +1,7 @@
-"""Train the retail demand model: features of the training window, XGBoost and LightGBM
-searched with Ray Tune (random search, ASHA early stopping), the best refitted, scored on
-the test split, registered in the lake and promoted if it beats production.
+"""Train the retail demand model: features and Prophet seasonality (per category, one Ray
+task each) of the training window, XGBoost and LightGBM searched with Ray Tune (random
+search, ASHA early stopping), the best refitted, scored on the test split, registered in
+the lake and promoted if it beats production.
 
     python -m tuning.demand [--lake URI] [--trials 8] [--max-rounds 300]
     dynaprice submit demand -- --trials 16
@@ -11,7 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Annotated, Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from core.lake import PRICE_POINTS, Lake
 from core.retail.demand_model import (
     KINDS,
     DemandModel,
+    IncompatibleModel,
     fit_booster,
     fit_dispersion,
     predict_mean,
@@ -38,6 +40,7 @@ from core.retail.features import FeatureSet, compute_features
 from core.retail.metrics import bias, weekly_mape
 from core.retail.observations import LAKE_COLUMNS, daily, observations, region_timezones
 from core.retail.registry import ModelRegistry, Promotion
+from core.retail.seasonality import ProphetSettings
 from core.retail.training import (
     Design,
     Encodings,
@@ -47,6 +50,7 @@ from core.retail.training import (
     split_masks,
 )
 from core.settings import Settings
+from tuning.seasonality import fit_categories
 
 console = Console()
 SEARCH_SPACE = {
@@ -58,6 +62,10 @@ SEARCH_SPACE = {
     "colsample": tune.uniform(0.6, 1.0),
     "reg_lambda": tune.loguniform(0.1, 10.0),
 }
+# Few yearly terms: a training window under two years leaves Prophet's default ten free to
+# chase single weeks (promotions, competitor moves) instead of the season's shape.
+SEASONALITY = ProphetSettings(yearly_fourier_order=3)
+SERVING_DAYS = 365  # seasonality is fitted this far past the data (then repeats by 52 weeks)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,9 @@ class TrainingOutcome:
 def read_daily(lake: Lake, configs_dir: Any = None) -> pa.Table:
     """Daily product-location observations of the whole lake, via Ray Data."""
     zones = region_timezones(configs_dir)
+    # the v1 reader: v2 (Ray 2.60) starts a thread per fragment in each read task, thousands
+    # on a lake of many small files
+    ray.data.DataContext.get_current().use_datasource_v2 = False
     dataset = ray.data.read_parquet(
         lake.path(PRICE_POINTS), filesystem=lake.fs,
         partitioning=Partitioning("hive", base_dir=lake.path(PRICE_POINTS)),
@@ -133,16 +144,20 @@ def train_demand(lake: Lake, rows: pa.Table, name: str = "demand", trials: int =
     manifest = FeatureStore(lake).write(features, FeatureWindow(
         start=first_day.item(), end=as_of.item(), as_of=as_of.item(), regions=None,
         source_partitions=[], records_read=train_rows.num_rows), make_current=False)
+    last_day = rows["day"].to_numpy(zero_copy_only=False).astype("datetime64[D]").max()
+    prophet = replace(SEASONALITY, horizon_days=int((last_day - as_of).astype(int))
+                      + SERVING_DAYS)
+    seasonality, _ = fit_categories(train_rows, prophet)
     pl = product_location_features(features.product_locations)
     encodings = Encodings.of(rows)
-    full = design(rows, pl, encodings)
+    full = design(rows, pl, encodings, seasonality)
     train, valid, test = (full.take(np.flatnonzero(m)) for m in (train_mask, valid_mask,
                                                                     test_mask))
     config, rounds, valid_mape = search(train, valid, trials, max_rounds, every, seed)
     booster = fit_booster(config["kind"], config, train, None, rounds)
     valid_mean = predict_mean(config["kind"], booster, valid)
     model = DemandModel(config["kind"], booster, pl, encodings,
-                        fit_dispersion(valid.units, valid_mean))
+                        fit_dispersion(valid.units, valid_mean), seasonality)
     test_mean = predict_mean(config["kind"], booster, test)
     metrics = {"test_mape": weekly_mape(test.week_group, test.units, test_mean),
                "test_bias": bias(test.units, test_mean), "valid_mape": valid_mape,
@@ -154,11 +169,14 @@ def train_demand(lake: Lake, rows: pa.Table, name: str = "demand", trials: int =
     version = registry.register(model.files(), card={
         "metrics": metrics, "feature_version": manifest["version"], "tune_config": config,
         "search": {"trials": trials, "max_rounds": max_rounds, "scheduler": "ASHA",
-                   "search_alg": "BasicVariantGenerator"},
+                   "search_alg": "BasicVariantGenerator"}, "seasonality": asdict(prophet),
         "split": {"valid_start": str(valid_start), "test_start": str(test_start)}})
 
     def test_mape(candidate: str) -> float:
-        scored = DemandModel.load(registry, candidate).mean_units(test_rows)
+        try:
+            scored = DemandModel.load(registry, candidate).mean_units(test_rows)
+        except IncompatibleModel:  # a champion of older features: the challenger replaces it
+            return float("inf")
         return weekly_mape(test.week_group, test.units, scored)
 
     promotion = registry.promote(version, test_mape)

@@ -30,7 +30,6 @@ from core.retail.seasonality import (
     split_by_history,
 )
 from core.settings import Settings
-from tuning.demand import read_daily
 
 console = Console()
 
@@ -41,15 +40,24 @@ def fit_category(category: str, series: pa.Table, settings: ProphetSettings) -> 
     return labelled(category, fit_components(series, settings))
 
 
+def fit_categories(daily_rows: pa.Table, settings: ProphetSettings
+                   ) -> tuple[pa.Table | None, dict[str, int]]:
+    """Components of every category of daily rows with enough history, fitted in parallel
+    (None when none has), and the observed days of the categories left out."""
+    series, skipped = split_by_history(category_series(daily_rows))
+    fits = [fit_category.remote(category, rows, settings) for category, rows in series.items()]
+    return (pa.concat_tables(ray.get(fits)) if fits else None), skipped
+
+
 def fit_seasonality(lake: Lake, settings: ProphetSettings | None = None,
                     configs_dir: Any = None) -> dict[str, Any]:
     """Fit every category of the lake's history in parallel; store and return the manifest."""
+    from tuning.demand import read_daily  # tuning.demand fits through this module
+
     settings = settings or ProphetSettings()
-    series, skipped = split_by_history(category_series(read_daily(lake, configs_dir)))
-    if not series:
+    components, skipped = fit_categories(read_daily(lake, configs_dir), settings)
+    if components is None:
         raise typer.BadParameter(f"no category has {MIN_HISTORY_DAYS} days of history")
-    fits = [fit_category.remote(category, rows, settings) for category, rows in series.items()]
-    components = pa.concat_tables(ray.get(fits))
     return SeasonalityStore(lake).write(components, FeatureStore(lake).current(), settings,
                                         skipped)
 

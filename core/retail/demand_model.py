@@ -6,7 +6,9 @@ predict API the pricing service uses:
 
 `rows` are daily product-location rows (product_id, store_id, region, category, urban, day,
 competitor_min_price, discount_pct); P10/P90 come from a negative-binomial law around P50
-whose dispersion was fitted on the validation split.
+whose dispersion was fitted on the validation split. A model keeps the product-location
+features, codes and Prophet components it was trained with; one saved with another feature
+list does not load (`IncompatibleModel`).
 """
 
 from __future__ import annotations
@@ -32,11 +34,16 @@ from core.retail.training import (
     Design,
     Encodings,
     ProductLocationLookup,
+    SeasonalLookup,
     row_inputs,
 )
 
 KINDS = ("xgboost", "lightgbm")
 Report = Callable[[int, np.ndarray], bool]  # (rounds so far, validation mean) -> stop?
+
+
+class IncompatibleModel(ValueError):
+    """A stored model whose features are not the ones this code computes."""
 
 
 def _monotone() -> list[int]:
@@ -118,22 +125,35 @@ def fit_dispersion(actual: np.ndarray, mean: np.ndarray) -> float:
     return float(np.sum(mean**2) / excess) if excess > 0 else 1e6
 
 
+def _parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
 @dataclass
 class DemandModel:
-    """A fitted booster with the product-location features and codes it was trained with."""
+    """A fitted booster with the product-location features, codes and seasonality (Prophet
+    components per category and day; None: none) it was trained with."""
 
     kind: str
     booster: Any
     pl_features: pa.Table
     encodings: Encodings
     dispersion: float
+    seasonality: pa.Table | None = None
 
     @cached_property
     def lookup(self) -> ProductLocationLookup:
         return ProductLocationLookup(self.pl_features)
 
+    @cached_property
+    def seasonal(self) -> SeasonalLookup:
+        return SeasonalLookup(self.seasonality, self.encodings.categories)
+
     def mean_units(self, rows: pa.Table, prices: np.ndarray | None = None) -> np.ndarray:
-        inputs = row_inputs(rows, self.lookup, self.encodings, own_discount=prices is None)
+        inputs = row_inputs(rows, self.lookup, self.encodings, self.seasonal,
+                            own_discount=prices is None)
         x, offset = inputs.at(rows["price"].to_numpy(zero_copy_only=False)
                               if prices is None else prices)
         return booster_mean(self.kind, self.booster, x, offset)
@@ -143,8 +163,9 @@ class DemandModel:
         """P10, P50 (the mean) and P90 of daily units of each row at each candidate price;
         `prices` is [n] or [n, k] (k candidates per row) and the outputs take its shape."""
         prices = np.asarray(prices, dtype=float)
-        x, offset = row_inputs(rows, self.lookup, self.encodings, own_discount=False).at(
-            prices.reshape(len(rows), -1))
+        inputs = row_inputs(rows, self.lookup, self.encodings, self.seasonal,
+                            own_discount=False)
+        x, offset = inputs.at(prices.reshape(len(rows), -1))
         mean = booster_mean(self.kind, self.booster, x, offset)
         size = self.dispersion
         p = size / (size + np.maximum(mean, 1e-9))
@@ -156,27 +177,33 @@ class DemandModel:
         """What the registry stores for this model."""
         model = bytes(self.booster.save_raw("json")) if self.kind == "xgboost" \
             else self.booster.model_to_string().encode()
-        sink = io.BytesIO()
-        pq.write_table(self.pl_features, sink)
         meta = {"kind": self.kind, "dispersion": self.dispersion, "features": list(FEATURES),
                 "categories": list(self.encodings.categories),
                 "regions": list(self.encodings.regions)}
-        return {"model.bin": model, "product_locations.parquet": sink.getvalue(),
-                "model.json": json.dumps(meta).encode()}
+        files = {"model.bin": model, "product_locations.parquet": _parquet(self.pl_features),
+                 "model.json": json.dumps(meta).encode()}
+        if self.seasonality is not None:
+            files["seasonality.parquet"] = _parquet(self.seasonality)
+        return files
 
     @classmethod
     def from_files(cls, files: dict[str, bytes]) -> DemandModel:
         meta = json.loads(files["model.json"])
+        if meta["features"] != list(FEATURES):
+            raise IncompatibleModel(f"the model was trained on features {meta['features']}, "
+                                    f"this code computes {list(FEATURES)}")
         if meta["kind"] == "xgboost":
             booster = xgb.Booster()
             booster.load_model(bytearray(files["model.bin"]))
             booster.set_param({"nthread": 1})
         else:
             booster = lgb.Booster(model_str=files["model.bin"].decode())
+        seasonality = files.get("seasonality.parquet")
         return cls(meta["kind"], booster,
                    pq.read_table(io.BytesIO(files["product_locations.parquet"])),
                    Encodings(tuple(meta["categories"]), tuple(meta["regions"])),
-                   float(meta["dispersion"]))
+                   float(meta["dispersion"]),
+                   None if seasonality is None else pq.read_table(io.BytesIO(seasonality)))
 
     @classmethod
     def load(cls, registry: ModelRegistry, version: str | None = None) -> DemandModel:

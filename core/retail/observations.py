@@ -13,9 +13,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.config_files import load_config
-from core.ingest.reference import LocationsConfig
-
 # The lake columns the features and the training set need (column pruning).
 LAKE_COLUMNS = ("product_id", "store_id", "city", "category", "urban", "ts", "price",
                 "units_sold", "discount_pct", "competitor_prices", "competitor_min_price",
@@ -38,6 +35,10 @@ OBSERVATION_SCHEMA = pa.schema([
 
 def region_timezones(configs_dir: Path | None = None) -> dict[str, str]:
     """Region -> IANA time zone, from configs/locations.yaml."""
+    # imported here: Ray workers turning lake rows into observations need no config loader
+    from core.config_files import load_config
+    from core.ingest.reference import LocationsConfig
+
     regions = load_config("locations", LocationsConfig, configs_dir).regions
     return {name: cfg.timezone for name, cfg in regions.items()}
 
@@ -65,10 +66,13 @@ def _competitor_counts(maps: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 def observations(block: pa.Table, zones: dict[str, str]) -> pa.Table:
-    """Lake rows (at least LAKE_COLUMNS) as OBSERVATION_SCHEMA rows."""
-    region = block["region"].combine_chunks().cast(pa.string())
+    """Lake rows (at least LAKE_COLUMNS) as OBSERVATION_SCHEMA rows; text columns read as
+    dictionaries stay dictionaries (grouping on them is cheaper)."""
+    region = block["region"].combine_chunks()
+    if not pa.types.is_dictionary(region.type):
+        region = region.cast(pa.string())
     ts = block["ts"].combine_chunks()
-    return pa.table({
+    table = pa.table({
         "product_id": block["product_id"],
         "store_id": block["store_id"],
         "region": region,
@@ -81,7 +85,11 @@ def observations(block: pa.Table, zones: dict[str, str]) -> pa.Table:
         "competitor_min_price": block["competitor_min_price"],
         "competitor_count": _competitor_counts(block["competitor_prices"]),
         "discount_pct": block["discount_pct"],
-    }, schema=OBSERVATION_SCHEMA)
+    })
+    return table.cast(pa.schema([
+        field.with_type(table[field.name].type)
+        if pa.types.is_dictionary(table[field.name].type) else field
+        for field in OBSERVATION_SCHEMA]))
 
 
 def in_window(table: pa.Table, start: np.datetime64 | None,

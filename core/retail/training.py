@@ -5,6 +5,13 @@ with an offset: log E[units] = log(mean units) + elasticity * log(price / mean p
 + trees(features), where mean units, mean price and the elasticity come from the feature
 store (computed on the training window only). The trees may only lower demand as the own
 price rises (monotone constraint on `log_price_ratio`).
+
+Competitor prices enter twice: relative to the product-location's mean price, and as the
+move from the competitor level it usually faces (`log_competitor_shift`; a product-location's
+usual level is already in its mean units). Prophet components of the category's daily units
+(core.retail.seasonality, fitted on the training window) give the trees a smooth yearly
+shape (`seasonal_yearly`) and the whole calendar factor (`seasonal_factor`) where a
+year of `day_of_year` alone would be learnt date by date.
 """
 
 from __future__ import annotations
@@ -18,12 +25,14 @@ import pyarrow.compute as pc
 from core.retail import calendar
 from core.retail.features import ALL_SEASONS
 
-FEATURES = ("log_price_ratio", "log_competitor_ratio", "promo", "discount_pct", "weekday",
-            "day_of_year", "month", "near_holiday", "urban", "category", "region",
-            "log_units_mean", "elasticity", "price_std_ratio", "holiday_factor")
+FEATURES = ("log_price_ratio", "log_competitor_ratio", "log_competitor_shift", "promo",
+            "discount_pct", "weekday", "day_of_year", "month", "near_holiday", "urban",
+            "category", "region", "log_units_mean", "elasticity", "price_std_ratio",
+            "holiday_factor", "seasonal_yearly", "seasonal_factor")
 MONOTONE = {"log_price_ratio": -1}
 PL_COLUMNS = ("product_id", "store_id", "price_mean", "price_std", "units_mean", "elasticity",
-              "holiday_factor")
+              "holiday_factor", "competitor_log_mean")
+SEASONAL_PERIOD_DAYS = 364  # 52 weeks: a day this far away falls on the same weekday
 MAX_ELASTICITY = -0.05  # the offset's own-price slope is kept negative
 
 
@@ -93,6 +102,47 @@ def _codes(values: pa.ChunkedArray | pa.Array, known: tuple[str, ...]) -> np.nda
     return index.fill_null(-1).to_numpy(zero_copy_only=False).astype(float)
 
 
+class SeasonalLookup:
+    """Prophet components (category, day, weekly, yearly, holidays) as day-by-category grids,
+    prepared once: a day outside the fitted days takes the values of the day a whole number
+    of 52-week periods away inside them; unknown categories and days read as missing."""
+
+    def __init__(self, components: pa.Table | None, categories: tuple[str, ...]) -> None:
+        days = np.zeros(0, "datetime64[D]") if components is None else \
+            components["day"].to_numpy(zero_copy_only=False).astype("datetime64[D]")
+        self.first = days.min() if len(days) else np.datetime64("1970-01-01")
+        n_days = int((days.max() - self.first).astype(np.int64)) + 1 if len(days) else 0
+        self.yearly = np.full((len(categories), n_days), np.nan)
+        self.factor = np.full((len(categories), n_days), np.nan)
+        if not len(days):
+            return
+        category = _codes(components["category"], categories).astype(np.int64)
+        known = category >= 0
+        at = (category[known], (days - self.first).astype(np.int64)[known])
+
+        def part(name: str) -> np.ndarray:
+            return components[name].to_numpy(zero_copy_only=False).astype(float)[known]
+
+        self.yearly[at] = 1.0 + part("yearly")
+        self.factor[at] = 1.0 + part("weekly") + part("yearly") + part("holidays")
+
+    def take(self, category: np.ndarray, days: np.ndarray) -> dict[str, np.ndarray]:
+        """`seasonal_yearly` and `seasonal_factor` of rows (category codes as `_codes`)."""
+        n_days = self.yearly.shape[1]
+        offset = (days - self.first).astype(np.int64)
+        later = np.maximum(offset - n_days + SEASONAL_PERIOD_DAYS, 0) // SEASONAL_PERIOD_DAYS
+        earlier = np.maximum(SEASONAL_PERIOD_DAYS - 1 - offset, 0) // SEASONAL_PERIOD_DAYS
+        offset = offset + (earlier - later) * SEASONAL_PERIOD_DAYS
+        code = category.astype(np.int64)
+        inside = (code >= 0) & (offset >= 0) & (offset < n_days)
+        out = {}
+        for name, grid in (("seasonal_yearly", self.yearly), ("seasonal_factor", self.factor)):
+            values = np.full(len(code), np.nan)
+            values[inside] = grid[code[inside], offset[inside]]
+            out[name] = values
+        return out
+
+
 def week_groups(rows: pa.Table) -> np.ndarray:
     """An id per (product-location, Monday week) of each row."""
     encoded = _keys(rows).dictionary_encode()
@@ -131,7 +181,7 @@ class RowInputs:
 
 
 def row_inputs(rows: pa.Table, lookup: ProductLocationLookup, encodings: Encodings,
-               own_discount: bool = True) -> RowInputs:
+               seasonal: SeasonalLookup, own_discount: bool = True) -> RowInputs:
     """Every price-independent model input of daily rows; `own_discount=False` scores the
     rows at regular (candidate) prices: no promotion, no discount."""
     looked = lookup.take(rows)
@@ -139,12 +189,14 @@ def row_inputs(rows: pa.Table, lookup: ProductLocationLookup, encodings: Encodin
     discount = rows["discount_pct"].to_numpy(zero_copy_only=False).astype(float) \
         if own_discount else np.zeros(rows.num_rows)
     days = rows["day"].to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    category = _codes(rows["category"], encodings.categories)
     mean_price = looked["price_mean"]
     elasticity = np.minimum(np.nan_to_num(looked["elasticity"], nan=-1.0), MAX_ELASTICITY)
     with np.errstate(divide="ignore", invalid="ignore"):
         columns = {
             "log_price_ratio": np.zeros(rows.num_rows),
             "log_competitor_ratio": np.log(comp / mean_price),
+            "log_competitor_shift": np.log(comp) - looked["competitor_log_mean"],
             "promo": (discount > 0).astype(float),
             "discount_pct": discount,
             "weekday": calendar.weekday(days),
@@ -152,12 +204,13 @@ def row_inputs(rows: pa.Table, lookup: ProductLocationLookup, encodings: Encodin
             "month": calendar.month(days),
             "near_holiday": calendar.near_holiday(days).astype(float),
             "urban": rows["urban"].to_numpy(zero_copy_only=False).astype(float),
-            "category": _codes(rows["category"], encodings.categories),
+            "category": category,
             "region": _codes(rows["region"], encodings.regions),
             "log_units_mean": np.log(looked["units_mean"]),
             "elasticity": elasticity,
             "price_std_ratio": looked["price_std"] / mean_price,
             "holiday_factor": looked["holiday_factor"],
+            **seasonal.take(category, days),
         }
     x = np.column_stack([np.asarray(columns[name], dtype=np.float32) for name in FEATURES])
     return RowInputs(x, mean_price, np.log(np.maximum(looked["units_mean"], 1e-3)),
@@ -165,9 +218,11 @@ def row_inputs(rows: pa.Table, lookup: ProductLocationLookup, encodings: Encodin
 
 
 def design(rows: pa.Table, pl: pa.Table, encodings: Encodings,
-           prices: np.ndarray | None = None) -> Design:
-    """Model inputs for daily rows; `prices` (one per row) replaces the rows' own prices."""
+           seasonality: pa.Table | None = None, prices: np.ndarray | None = None) -> Design:
+    """Model inputs for daily rows (`seasonality`: Prophet components per category and day,
+    none: missing); `prices` (one per row) replaces the rows' own prices."""
     inputs = row_inputs(rows, ProductLocationLookup(pl), encodings,
+                        SeasonalLookup(seasonality, encodings.categories),
                         own_discount=prices is None)
     price = rows["price"].to_numpy(zero_copy_only=False) if prices is None else prices
     x, offset = inputs.at(price)

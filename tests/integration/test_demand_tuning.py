@@ -5,6 +5,8 @@ The promote rule against an existing champion is unit-tested (test_retail_models
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -26,9 +28,14 @@ def test_search_register_promote_and_predict(lake_uri: str, ray_session: None) -
     rows = read_daily(lake)
     assert rows.num_rows == 50 * market.n_product_locations
 
-    first = train_demand(lake, rows, trials=2, max_rounds=30, every=10)
     registry = ModelRegistry(lake, "demand")
+    # a production model of an older feature list cannot be scored: the new one replaces it
+    old = registry.register({"model.json": json.dumps({"features": ["gone"]}).encode()}, {})
+    registry.promote(old, lambda version: 0.0)
+
+    first = train_demand(lake, rows, trials=2, max_rounds=30, every=10)
     assert first.promotion.promoted and registry.production() == first.version
+    assert first.promotion.champion_score == float("inf")
     card = registry.card(first.version)
     assert card["feature_version"] in FeatureStore(lake).versions()
     assert card["tune_config"]["kind"] in ("xgboost", "lightgbm")
@@ -39,6 +46,10 @@ def test_search_register_promote_and_predict(lake_uri: str, ray_session: None) -
     assert manifest["window"]["end"] < card["split"]["valid_start"]
 
     model = DemandModel.load(registry)
+    # Prophet components of each category, fitted on the training window, past the test days
+    assert set(model.seasonality["category"].to_pylist()) == set(model.encodings.categories)
+    assert str(max(model.seasonality["day"].to_pylist())) > card["split"]["test_start"]
+    assert card["seasonality"]["yearly_fourier_order"] == 3
     test = first.test_rows.slice(0, 20)
     prices = test["price"].to_numpy()[:, None] * np.linspace(0.7, 1.3, 13)
     p10, p50, p90 = model.predict_units(test, prices)

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow as pa
 import pytest
 from retail_samples import make_observations
 
 from core.lake import Lake
-from core.retail.demand_model import DemandModel, fit_booster, fit_dispersion, predict_mean
+from core.retail.demand_model import (
+    DemandModel,
+    IncompatibleModel,
+    fit_booster,
+    fit_dispersion,
+    predict_mean,
+)
 from core.retail.feature_store import FeatureStore, FeatureVersionExists, FeatureWindow
 from core.retail.features import compute_features
 from core.retail.metrics import bias, seasonal_naive, weekly_mape
 from core.retail.registry import ModelRegistry
 from core.retail.training import (
+    FEATURES,
     Encodings,
+    SeasonalLookup,
     chronological_split,
     design,
     product_location_features,
@@ -62,8 +72,10 @@ def fitted() -> dict:
     features = compute_features(rows.filter(pa.array(train_m)), valid_start)
     pl = product_location_features(features.product_locations)
     encodings = Encodings.of(rows)
-    full = design(rows, pl, encodings)
+    seasonality = components(("grocery", "household"), np.datetime64("2025-01-06"), 200)
+    full = design(rows, pl, encodings, seasonality)
     return {"rows": rows, "pl": pl, "encodings": encodings, "masks": (train_m, valid_m, test_m),
+            "seasonality": seasonality,
             "train": full.take(np.flatnonzero(train_m)),
             "valid": full.take(np.flatnonzero(valid_m))}
 
@@ -73,7 +85,8 @@ def test_demand_model_never_rises_with_own_price(fitted: dict, kind: str) -> Non
     booster = fit_booster(kind, CONFIG, fitted["train"], None, rounds=60)
     valid_mean = predict_mean(kind, booster, fitted["valid"])
     model = DemandModel(kind, booster, fitted["pl"], fitted["encodings"],
-                        fit_dispersion(fitted["valid"].units, valid_mean))
+                        fit_dispersion(fitted["valid"].units, valid_mean),
+                        fitted["seasonality"])
     rows = fitted["rows"].slice(0, 40)
     base = rows["price"].to_numpy()
     prices = base[:, None] * np.linspace(0.5, 1.6, 23)[None, :]
@@ -83,7 +96,58 @@ def test_demand_model_never_rises_with_own_price(fitted: dict, kind: str) -> Non
     assert (p10 <= p50 + 1e-9).all() and (p50 <= p90 + 1).all()
     assert weekly_mape(fitted["valid"].week_group, fitted["valid"].units, valid_mean) < 0.15
     again = DemandModel.from_files(model.files())
+    assert again.seasonality.equals(fitted["seasonality"])
     np.testing.assert_allclose(again.mean_units(rows), model.mean_units(rows), rtol=1e-6)
+
+
+def test_a_model_of_other_features_does_not_load(fitted: dict) -> None:
+    booster = fit_booster("lightgbm", CONFIG, fitted["train"], None, rounds=5)
+    files = DemandModel("lightgbm", booster, fitted["pl"], fitted["encodings"], 10.0).files()
+    meta = json.loads(files["model.json"])
+    files["model.json"] = json.dumps({**meta, "features": meta["features"][:-1]}).encode()
+    with pytest.raises(IncompatibleModel):
+        DemandModel.from_files(files)
+
+
+def components(categories: tuple[str, ...], first: np.datetime64, days: int) -> pa.Table:
+    """Prophet-like components: weekly by weekday, yearly by day index, holidays on day 3."""
+    day = first + np.arange(days)
+    index = np.tile(np.arange(days), len(categories)).astype(float)
+    return pa.table({
+        "category": np.repeat(categories, days), "day": np.tile(day, len(categories)),
+        "weekly": np.tile(0.01 * ((day.astype(np.int64) + 3) % 7), len(categories)),
+        "yearly": index / 1000 + np.repeat(np.arange(len(categories)), days),
+        "holidays": np.where(index == 3, 0.5, 0.0)})
+
+
+def test_seasonal_lookup_repeats_by_52_weeks_outside_the_fitted_days() -> None:
+    first = np.datetime64("2025-01-06")
+    lookup = SeasonalLookup(components(("a", "b"), first, 400), ("a", "b", "c"))
+    days = first + np.array([0, 3, 399, 400, 400 + 364, -1, 10])
+    out = lookup.take(np.array([0, 0, 1, 0, 1, 0, -1.0]), days)
+    # the days 400, 764 and -1 read the days 36, 36 and 363: same weekday, a year apart
+    expected_index = np.array([0, 3, 399, 36, 36, 363])
+    np.testing.assert_allclose(out["seasonal_yearly"][:6],
+                               1 + expected_index / 1000 + np.array([0, 0, 1, 0, 1, 0]))
+    weekly = 0.01 * ((days[:6].astype(np.int64) + 3) % 7)
+    holidays = np.where(expected_index == 3, 0.5, 0.0)
+    np.testing.assert_allclose(out["seasonal_factor"][:6],
+                               out["seasonal_yearly"][:6] + weekly + holidays)
+    assert np.isnan(out["seasonal_yearly"][6]) and np.isnan(out["seasonal_factor"][6])
+    empty = SeasonalLookup(None, ("a",)).take(np.array([0.0]), days[:1])
+    assert np.isnan(empty["seasonal_factor"]).all()
+
+
+def test_competitor_shift_is_measured_from_the_usual_competitor_level(fitted: dict) -> None:
+    rows = fitted["rows"]
+    train = rows.filter(pa.array(fitted["masks"][0]))
+    x = design(rows, fitted["pl"], fitted["encodings"]).x
+    shift = x[:, FEATURES.index("log_competitor_shift")][fitted["masks"][0]]
+    keys = np.char.add(train["product_id"].to_numpy(zero_copy_only=False).astype(str),
+                       train["store_id"].to_numpy(zero_copy_only=False).astype(str))
+    for key in np.unique(keys):
+        assert abs(shift[keys == key].mean()) < 1e-5  # centred on the training window
+    assert np.isnan(x[:, FEATURES.index("seasonal_factor")]).all()  # no components given
 
 
 def test_dispersion_recovers_negative_binomial_size() -> None:
