@@ -63,13 +63,13 @@ STATISTICS = ("price_mean", "price_std", "price_min", "price_max", "price_units_
 def lake_rows(feed: pa.Table, reference: Reference, received_at: datetime) -> pa.Table:
     """Lake rows of clean feed records, as validation normalises them (USD prices, UTC
     instants, canonical names); only for records that pass every check."""
-    feed = feed.combine_chunks()
+    feed = pa.concat_batches(feed.to_batches())  # arrays: the reference lookups take them
     fx = reference.fx_to_usd(feed["currency"])
     region = reference.regions(feed["region"])
     city = reference.cities(region, feed["city"])
     path, category, subcategory = reference.category_paths(feed["category_path"])
     ts = pc.strptime(feed["timestamp"], format="%Y-%m-%dT%H:%M:%S%z", unit="us").cast(_UTC)
-    maps = feed["competitor_prices"].chunk(0)
+    maps = feed["competitor_prices"]
     bounds = np.asarray(maps.offsets)  # a sliced map array's offsets point into all its items
     offsets = (bounds - bounds[0]).astype(np.int32)
     keys, items = (part.slice(bounds[0], bounds[-1] - bounds[0]) for part in (maps.keys,

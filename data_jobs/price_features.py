@@ -12,9 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import ray
 import typer
@@ -23,45 +21,13 @@ from rich.table import Table
 
 from core.lake import PRICE_POINTS, Lake
 from core.retail.feature_store import FeatureStore, FeatureWindow
-from core.retail.features import FeatureSet, combine_partials, feature_partials, finish_features
-from core.retail.observations import LAKE_COLUMNS, in_window, observations, region_timezones
+from core.retail.features import FeatureSet, combine_partials, finish_features
+from core.retail.observations import region_timezones
 from core.settings import Settings
+from data_jobs.price_blocks import from_ipc, group_partials
 
 console = Console()
 TASK_BYTES = 32 * 1024 * 1024  # Parquet bytes one task reads: some 600 thousand records
-_PARTITIONING = pads.partitioning(pa.schema([("region", pa.string()), ("date", pa.string())]),
-                                  flavor="hive")
-
-
-def _to_ipc(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def _from_ipc(data: bytes) -> pa.Table:
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
-
-
-def block_partials(block: pa.Table, zones: dict[str, str], start: date | None,
-                   end: date | None, as_of: date) -> pa.Table:
-    """One block of lake rows -> one row per rollup holding its partial as Arrow IPC bytes."""
-    obs = in_window(observations(block, zones),
-                    np.datetime64(start) if start else None, np.datetime64(end) if end else None)
-    partials = feature_partials(obs, np.datetime64(as_of))
-    return pa.table({"rollup": list(partials), "rows": [obs.num_rows] * len(partials),
-                     "payload": [_to_ipc(t) for t in partials.values()]})
-
-
-def group_partials(batch: pa.Table, fs: pafs.FileSystem, base_dir: str,
-                   zones: dict[str, str], start: date | None, end: date | None,
-                   as_of: date) -> pa.Table:
-    """Read one group of lake files (pruned columns) and reduce it with `block_partials`."""
-    paths = [path for group in batch["paths"].to_pylist() for path in group]
-    table = pads.dataset(paths, filesystem=fs, format="parquet", partitioning=_PARTITIONING,
-                         partition_base_dir=base_dir).to_table(columns=list(LAKE_COLUMNS))
-    return block_partials(table, zones, start, end, as_of)
 
 
 def file_groups(lake: Lake, partitions: list[dict[str, str]],
@@ -115,7 +81,7 @@ def compute_features(lake: Lake, start: date | None = None, end: date | None = N
                    "as_of": as_of})
     rows = partials.take_all()
     by_block: list[dict[str, pa.Table]] = [
-        {row["rollup"]: _from_ipc(row["payload"])} for row in rows]
+        {row["rollup"]: from_ipc(row["payload"])} for row in rows]
     records = sum(row["rows"] for row in rows if row["rollup"] == "pl")
     features = finish_features(combine_partials(by_block))
     window = FeatureWindow(start=start, end=end, as_of=as_of, regions=regions,

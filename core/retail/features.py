@@ -7,7 +7,9 @@ the merged statistics into the feature tables. No per-row Python anywhere.
 
 Per product-location and season (plus season "all"): price mean, std, min, max and exact
 percentiles (from per-price counts: a product-location charges few distinct prices), mean
-units, price-volume correlation, competitor differentials, and the own-price elasticity:
+units, price-volume correlation, competitor differentials (and the mean log competitor
+price, the level the demand model measures competitor moves from), and the own-price
+elasticity:
 OLS of log(1 + units) on log price, log competitor price and a promotion flag, with its
 standard error. log(1 + units) flattens the slope by units/(1 + units) at low volumes, so
 the slope is scaled back by (1 + mean units)/mean units.
@@ -19,6 +21,7 @@ weekday and month seasonality, per category and urban/rural elasticity and volum
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.retail import calendar
-from core.retail.rollup import Rollup
+from core.retail.rollup import Rollup, plain
 
 ALL_SEASONS = "all"
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -89,8 +92,8 @@ def _derived(obs: pa.Table, as_of: np.datetime64) -> pa.Table:
     near = calendar.near_holiday(day)
     ones = np.ones(len(price))
     cols |= {
-        "season": pa.DictionaryArray.from_arrays(
-            calendar.season_index(day).astype(np.int8), SEASON_NAMES).cast(pa.string()),
+        "season": pa.DictionaryArray.from_arrays(  # the rollups group on the indices
+            calendar.season_index(day).astype(np.int8), SEASON_NAMES),
         "weekday": calendar.weekday(day),
         "month": calendar.month(day), "n": ones, "price": price, "price2": price**2,
         "units": units, "units2": units**2, "price*units": price * units,
@@ -125,12 +128,14 @@ def combine_partials(parts: Iterable[dict[str, pa.Table]]) -> dict[str, pa.Table
     for part in parts:
         for name, table in part.items():
             collected[name].append(table)
-    out = {}
-    for name, rollup in ROLLUPS.items():
-        tables = collected[name]
-        out[name] = rollup.combine(tables) if tables else rollup.partial(
+
+    def merged(name: str) -> pa.Table:
+        rollup, tables = ROLLUPS[name], collected[name]
+        return plain(rollup.combine(tables)) if tables else rollup.partial(
             _empty_derived(rollup))
-    return out
+
+    with ThreadPoolExecutor(2) as pool:  # pyarrow and numpy release the GIL: two at once
+        return dict(zip(ROLLUPS, pool.map(merged, ROLLUPS), strict=True))
 
 
 def _empty_derived(rollup: Rollup) -> pa.Table:
@@ -218,7 +223,8 @@ def price_percentiles(counts: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     appear in several rows of a key: the cumulative counts add them up)."""
     prices = _np(counts, "price")
     codes = _group_codes(counts, keys)
-    order = np.lexsort((prices, codes))
+    by_price = np.argsort(prices, kind="stable")
+    order = by_price[np.argsort(codes[by_price], kind="stable")]  # by key, then by price
     codes, prices, n = codes[order], prices[order], _np(counts, "n")[order]
     change = np.r_[True, codes[1:] != codes[:-1]] if len(codes) else np.zeros(0, bool)
     group = np.cumsum(change) - 1
@@ -257,6 +263,7 @@ def _season_stats(stats: pa.Table) -> pa.Table:
         "units_mean": mean_units,
         "price_units_corr": _ratio(cov, np.sqrt(var_price * var_units)),
         "competitor_gap_mean": gap_mean,
+        "competitor_log_mean": _ratio(_np(stats, "lc"), with_comp),
         "competitor_gap_std": np.sqrt(np.clip(_ratio(_np(stats, "gap2"), with_comp)
                                               - gap_mean**2, 0, None)),
         "share_above_competitor": _ratio(_np(stats, "above_competitor"), with_comp),
@@ -337,23 +344,24 @@ def _all_seasons(table: pa.Table) -> pa.Table:
 
 def finish_features(combined: dict[str, pa.Table]) -> FeatureSet:
     """The feature tables from merged partials."""
-    season_sums = combined["pl_season"]
-    all_sums = ROLLUPS["pl_season"].combine([_all_seasons(season_sums)])
-    stats = pa.concat_tables([_season_stats(season_sums), _season_stats(all_sums)])
+    keys = ["product_id", "store_id", "season"]
     counts = combined["price_counts"]
-    percentiles = pa.concat_tables([
-        price_percentiles(counts, ("product_id", "store_id", "season")),
-        price_percentiles(_all_seasons(counts), ("product_id", "store_id", "season"))])
-    product_locations = stats.join(percentiles, ["product_id", "store_id", "season"]).join(
-        _pl_series(combined["pl"]), list(PL_KEYS))
+    with ThreadPoolExecutor(2) as pool:  # the percentiles beside the statistics (no GIL held)
+        percentiles = [pool.submit(price_percentiles, table, tuple(keys))
+                       for table in (counts, _all_seasons(counts))]
+        season_sums = combined["pl_season"]
+        all_sums = ROLLUPS["pl_season"].combine([_all_seasons(season_sums)])
+        stats = pa.concat_tables([_season_stats(season_sums), _season_stats(all_sums)])
+        by_key = pa.concat_tables([future.result() for future in percentiles])
+    product_locations = stats.join(by_key, keys).join(_pl_series(combined["pl"]), list(PL_KEYS))
     product_locations = product_locations.sort_by(
         [("product_id", "ascending"), ("store_id", "ascending"), ("season", "ascending")])
     product_locations = product_locations.rename_columns(
         ["price_median" if c == "price_p50" else c for c in product_locations.column_names])
     return FeatureSet(
         product_locations=product_locations,
-        regions=_regions(season_sums),
-        stores=_store_seasonality(combined["store_calendar"]),
+        regions=_regions(season_sums).sort_by("region"),  # not in the order blocks came
+        stores=_store_seasonality(combined["store_calendar"]).sort_by("store_id"),
         segments=_segments(product_locations),
     )
 
