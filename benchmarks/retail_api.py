@@ -8,7 +8,10 @@ search at 20 req/s; one 1,000-item batch; closed loop (concurrency 16): maximum 
 of recommend (cache misses) on Serve and on the baseline. Throughput settings used on
 Serve: max_ongoing_requests 64 on the ingress, @serve.batch (32 / 2 ms) both on the
 ingress's single recommendations (one plan, model call and decision for concurrent
-requests) and on DemandModel.
+requests) and on DemandModel. Ray 2.60's high-throughput mode (RAY_SERVE_THROUGHPUT_OPTIMIZED=1
+with RAY_SERVE_ENABLE_HA_PROXY=1: HAProxy ingress, direct ingress, gRPC between replicas) was
+tried on this 2-core machine and is not used: its proxy failed Serve's health checks while
+starting in 3 of 5 starts when the machine was busy, and no run under load showed a clear gain.
 
 Each open-loop phase starts once the service answers a light request quickly again (requests
 an overloaded phase's client gave up on must not weigh on the next phase).
